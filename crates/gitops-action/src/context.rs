@@ -106,3 +106,14 @@ impl Context {
         }
     }
 }
+
+/// Runs a future to completion on a fresh multi-threaded Tokio runtime (for commands that
+/// talk to registries or APIs).
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
