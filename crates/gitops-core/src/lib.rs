@@ -11,5 +11,7 @@
 //! the clock.
 
 pub mod duration;
+pub mod image_ref;
+pub mod ledger;
 pub mod policy;
 pub mod tag;
