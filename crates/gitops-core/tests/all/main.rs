@@ -1,2 +1,5 @@
 //! The single integration-test binary of gitops-core (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
+
+mod registry;
+mod support;
