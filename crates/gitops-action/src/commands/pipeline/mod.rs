@@ -1,4 +1,6 @@
-//! `gitops pipeline`.
+//! `gitops pipeline`: the whole multi-stage flow, locally.
+
+mod build;
 
 use crate::context::Context;
 use crate::exit::Status;
