@@ -1,2 +1,3 @@
 //! The single integration-test binary of gitops-action (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
+mod docs_policy;
