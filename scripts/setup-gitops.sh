@@ -92,7 +92,12 @@ publish() {
 # --- from source -----------------------------------------------------------------------
 if [ "${GITOPS_FROM_SOURCE:-false}" = "true" ]; then
   command -v cargo >/dev/null || fail 2 "from-source needs cargo on PATH (e.g. a Rust toolchain set-up step first)"
+  # Per job (RUNNER_TEMP): later stage actions in the same job reuse the build of this checkout.
   root="$temp_root/gitops-from-source"
+  if [ -x "$root/bin/gitops" ] && [ "$("$root/bin/gitops" --version 2>/dev/null)" = "gitops $version" ]; then
+    publish "$root/bin" true
+    exit 0
+  fi
   log "building gitops from $action_root with cargo install --locked"
   cargo install --locked --quiet --path "$action_root/crates/gitops-action" --root "$root" --force >&2
   publish "$root/bin" false
