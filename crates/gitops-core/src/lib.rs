@@ -11,10 +11,8 @@
 //! the clock.
 
 pub mod duration;
-pub mod gates;
 pub mod image_ref;
 pub mod ledger;
 pub mod metrics;
 pub mod policy;
-pub mod retention;
 pub mod tag;
