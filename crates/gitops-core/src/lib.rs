@@ -15,4 +15,5 @@ pub mod image_ref;
 pub mod ledger;
 pub mod metrics;
 pub mod policy;
+pub mod retention;
 pub mod tag;

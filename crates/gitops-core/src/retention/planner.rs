@@ -1,0 +1,1120 @@
+//! The pure retention planner: inventory + policy + `now` + deployed digests -> plan.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Serialize, Serializer};
+
+use crate::duration::HumanDuration;
+use crate::policy::{Policy, UntaggedAction};
+use crate::tag::TagScheme;
+
+/// Why a retention plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A `retention.protected` pattern is not a valid glob.
+    #[error(
+        "retention.protected pattern '{pattern}' is not a valid glob; fix it in gitops.yaml (e.g. 'v*' or 'release-*')"
+    )]
+    BadPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// The glob parser's error.
+        #[source]
+        source: globset::Error,
+    },
+    /// The protected patterns could not be compiled together.
+    #[error("retention.protected patterns could not be compiled; check them in gitops.yaml")]
+    PatternSet {
+        /// The glob compiler's error.
+        #[source]
+        source: globset::Error,
+    },
+}
+
+/// One tag of the repository and the digest it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagRecord {
+    /// The tag name.
+    pub tag: String,
+    /// The manifest digest it points at (`sha256:...`).
+    pub digest: String,
+    /// When the backend says the tag was pushed, if it knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed_at: Option<DateTime<Utc>>,
+}
+
+/// What is known about one manifest: its children, its subject, its size.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ManifestRecord {
+    /// The manifest digest.
+    pub digest: String,
+    /// Manifests an index (or Docker manifest list) refers to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<String>,
+    /// The `subject` of an OCI referrer (signature, attestation, SBOM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Bytes of the manifest's config and layers, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// When the backend says it was pushed, if it knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed_at: Option<DateTime<Utc>>,
+}
+
+/// Everything a backend found in one repository.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Inventory {
+    /// The repository (`registry.example.com/team/backend`).
+    pub repository: String,
+    /// Every tag with its digest.
+    pub tags: Vec<TagRecord>,
+    /// Manifests whose relations or sizes are known, tagged or not. Digests that appear only
+    /// here (no tag) are the untagged manifests.
+    pub manifests: Vec<ManifestRecord>,
+}
+
+/// A digest an environment's overlay deploys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployedDigest {
+    /// The environment whose overlay names it.
+    pub environment: String,
+    /// The digest (tags in the overlay are resolved before planning).
+    pub digest: String,
+}
+
+/// What happens to a tag or manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Kept.
+    Keep,
+    /// Deleted by this run.
+    Delete,
+    /// Due for deletion, but left for a later run (`max_deletions` reached or something it
+    /// depends on is deferred).
+    Deferred,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Keep => "keep",
+            Self::Delete => "delete",
+            Self::Deferred => "deferred",
+        })
+    }
+}
+
+/// The kind of an artefact that refers to a subject digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferrerKind {
+    /// A cosign `sha256-<hex>.sig` tag.
+    Signature,
+    /// A cosign `sha256-<hex>.att` tag.
+    Attestation,
+    /// A cosign `sha256-<hex>.sbom` tag.
+    Sbom,
+    /// An OCI referrer (manifest with a `subject`).
+    Referrer,
+}
+
+impl fmt::Display for ReferrerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Signature => "signature",
+            Self::Attestation => "attestation",
+            Self::Sbom => "sbom",
+            Self::Referrer => "referrer",
+        })
+    }
+}
+
+/// Why a tag or manifest is kept or deleted. Displayed as the plan's reason column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The environment's moving `-latest` tag.
+    Latest,
+    /// The digest is referenced by an environment's overlay.
+    Deployed {
+        /// The environment.
+        environment: String,
+    },
+    /// The tag matches a `retention.protected` glob.
+    Protected {
+        /// The matching pattern.
+        pattern: String,
+    },
+    /// The tag does not follow the policy's templates.
+    Unparseable,
+    /// The tag's prefix names no environment of the policy.
+    UnknownEnvironment,
+    /// Neither the tag nor the backend gives an age.
+    UnknownAge,
+    /// Younger than the environment's `max_age`.
+    WithinMaxAge {
+        /// The environment's `max_age`.
+        max_age: HumanDuration,
+    },
+    /// Among the `keep_min` newest images of the environment.
+    KeepMin {
+        /// The environment's `keep_min`.
+        keep_min: u32,
+    },
+    /// Due itself, but its digest carries a kept tag.
+    SharesDigest {
+        /// The kept tag.
+        tag: String,
+    },
+    /// The digest is a child of a kept index.
+    IndexChild {
+        /// The kept index: one of its tags, else its digest.
+        parent: String,
+    },
+    /// The digest refers to a kept subject.
+    ReferrerOfKept {
+        /// Signature, attestation, SBOM or OCI referrer.
+        kind: ReferrerKind,
+        /// The kept subject digest.
+        subject: String,
+    },
+    /// A referrer tag whose subject is not in the repository: kept, it may be needed elsewhere.
+    ReferrerOfUnknown {
+        /// Signature, attestation, SBOM or OCI referrer.
+        kind: ReferrerKind,
+        /// The absent subject digest.
+        subject: String,
+    },
+    /// An untagged manifest, kept because `retention.untagged` is `keep`.
+    UntaggedKept,
+    /// Older than the environment's `max_age`.
+    Expired {
+        /// The tag's age.
+        age: TimeDelta,
+        /// The environment's `max_age`.
+        max_age: HumanDuration,
+    },
+    /// A referrer whose subject is deleted by this plan.
+    ReferrerOfDeleted {
+        /// Signature, attestation, SBOM or OCI referrer.
+        kind: ReferrerKind,
+        /// The deleted subject digest.
+        subject: String,
+    },
+    /// An untagged manifest nothing kept refers to (`retention.untagged: delete`).
+    UntaggedUnreferenced,
+}
+
+/// Machine-readable name of a [`Reason`] (the `rule` field of the JSON plan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// [`Reason::Latest`].
+    Latest,
+    /// [`Reason::Deployed`].
+    Deployed,
+    /// [`Reason::Protected`].
+    Protected,
+    /// [`Reason::Unparseable`].
+    Unparseable,
+    /// [`Reason::UnknownEnvironment`].
+    UnknownEnvironment,
+    /// [`Reason::UnknownAge`].
+    UnknownAge,
+    /// [`Reason::WithinMaxAge`].
+    WithinMaxAge,
+    /// [`Reason::KeepMin`].
+    KeepMin,
+    /// [`Reason::SharesDigest`].
+    SharesDigest,
+    /// [`Reason::IndexChild`].
+    IndexChild,
+    /// [`Reason::ReferrerOfKept`].
+    ReferrerOfKept,
+    /// [`Reason::ReferrerOfUnknown`].
+    ReferrerOfUnknown,
+    /// [`Reason::UntaggedKept`].
+    UntaggedKept,
+    /// [`Reason::Expired`].
+    Expired,
+    /// [`Reason::ReferrerOfDeleted`].
+    ReferrerOfDeleted,
+    /// [`Reason::UntaggedUnreferenced`].
+    UntaggedUnreferenced,
+}
+
+impl Reason {
+    /// The machine-readable rule.
+    pub fn rule(&self) -> Rule {
+        match self {
+            Self::Latest => Rule::Latest,
+            Self::Deployed { .. } => Rule::Deployed,
+            Self::Protected { .. } => Rule::Protected,
+            Self::Unparseable => Rule::Unparseable,
+            Self::UnknownEnvironment => Rule::UnknownEnvironment,
+            Self::UnknownAge => Rule::UnknownAge,
+            Self::WithinMaxAge { .. } => Rule::WithinMaxAge,
+            Self::KeepMin { .. } => Rule::KeepMin,
+            Self::SharesDigest { .. } => Rule::SharesDigest,
+            Self::IndexChild { .. } => Rule::IndexChild,
+            Self::ReferrerOfKept { .. } => Rule::ReferrerOfKept,
+            Self::ReferrerOfUnknown { .. } => Rule::ReferrerOfUnknown,
+            Self::UntaggedKept => Rule::UntaggedKept,
+            Self::Expired { .. } => Rule::Expired,
+            Self::ReferrerOfDeleted { .. } => Rule::ReferrerOfDeleted,
+            Self::UntaggedUnreferenced => Rule::UntaggedUnreferenced,
+        }
+    }
+
+    /// Whether this reason makes a tag due for deletion (rather than kept).
+    pub fn is_due(&self) -> bool {
+        matches!(
+            self,
+            Self::Expired { .. } | Self::ReferrerOfDeleted { .. } | Self::UntaggedUnreferenced
+        )
+    }
+
+    /// Rank used to pick the kept tag named in "shares digest with kept tag X": lower wins.
+    fn anchor_rank(&self) -> u8 {
+        match self {
+            Self::Latest => 0,
+            Self::Deployed { .. } => 1,
+            Self::Protected { .. } => 2,
+            Self::WithinMaxAge { .. } => 3,
+            Self::KeepMin { .. } => 4,
+            Self::Unparseable | Self::UnknownEnvironment | Self::UnknownAge => 5,
+            _ => 6,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Latest => f.write_str("latest"),
+            Self::Deployed { environment } => write!(f, "deployed in {environment} overlay"),
+            Self::Protected { pattern } => write!(f, "protected pattern {pattern}"),
+            Self::Unparseable => f.write_str("unparseable tag name"),
+            Self::UnknownEnvironment => f.write_str("prefix of no environment"),
+            Self::UnknownAge => f.write_str("age unknown"),
+            Self::WithinMaxAge { max_age } => write!(f, "within {max_age}"),
+            Self::KeepMin { keep_min } => write!(f, "keep_min ({keep_min} newest)"),
+            Self::SharesDigest { tag } => write!(f, "shares digest with kept tag {tag}"),
+            Self::IndexChild { parent } => write!(f, "index child of kept {parent}"),
+            Self::ReferrerOfKept { kind, subject } => {
+                write!(f, "{kind} of kept digest {}", short_digest(subject))
+            }
+            Self::ReferrerOfUnknown { kind, subject } => {
+                write!(f, "{kind} of absent digest {}", short_digest(subject))
+            }
+            Self::UntaggedKept => f.write_str("untagged (retention.untagged: keep)"),
+            Self::Expired { age, max_age } => write!(
+                f,
+                "expired: {} > {max_age}",
+                HumanDuration::display_age(*age)
+            ),
+            Self::ReferrerOfDeleted { kind, subject } => {
+                write!(f, "{kind} of deleted digest {}", short_digest(subject))
+            }
+            Self::UntaggedUnreferenced => f.write_str("untagged, nothing kept refers to it"),
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// `sha256:0123456789ab` (algorithm and 12 hex characters) for reasons and tables.
+pub fn short_digest(digest: &str) -> &str {
+    let end = digest.find(':').map_or(0, |i| i + 1) + 12;
+    digest.get(..end).unwrap_or(digest)
+}
+
+/// The decision for one tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagDecision {
+    /// The tag.
+    pub tag: String,
+    /// Its digest.
+    pub digest: String,
+    /// The environment the tag belongs to, when its name says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Keep, delete or deferred.
+    pub action: Action,
+    /// Machine-readable rule.
+    pub rule: Rule,
+    /// Why, for a person.
+    pub reason: Reason,
+}
+
+/// The decision for one untagged manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestDecision {
+    /// The manifest digest.
+    pub digest: String,
+    /// Keep, delete or deferred.
+    pub action: Action,
+    /// Machine-readable rule.
+    pub rule: Rule,
+    /// Why, for a person.
+    pub reason: Reason,
+}
+
+/// One digest to delete and the tags that go with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deletion {
+    /// The manifest digest.
+    pub digest: String,
+    /// The tags pointing at it when planned (empty: untagged manifest).
+    pub tags: Vec<String>,
+    /// Bytes of config and layers when known (an upper bound of what garbage collection frees:
+    /// layers shared with kept images stay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// Kept/deleted counts of one environment (or `(other)` for tags of no environment).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EnvironmentCounts {
+    /// The environment's name, or `(other)`.
+    pub environment: String,
+    /// Tags kept.
+    pub kept: usize,
+    /// Tags deleted by this run.
+    pub deleted: usize,
+    /// Tags due but deferred to a later run.
+    pub deferred: usize,
+}
+
+/// The result of planning: a decision and reason for every tag and untagged manifest, and the
+/// digests to delete in execution order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetentionPlan {
+    /// The repository.
+    pub repository: String,
+    /// The time the plan was made for.
+    pub now: DateTime<Utc>,
+    /// The cap on digest deletions used.
+    pub max_deletions: u32,
+    /// Every tag, sorted by environment then name.
+    pub tags: Vec<TagDecision>,
+    /// Every untagged manifest.
+    pub untagged: Vec<ManifestDecision>,
+    /// Digests to delete, in order (an index before its children).
+    pub deletions: Vec<Deletion>,
+    /// Digests due but left for a later run.
+    pub deferred: Vec<Deletion>,
+    /// Tag counts per environment, in policy order, then `(other)`.
+    pub environments: Vec<EnvironmentCounts>,
+}
+
+impl RetentionPlan {
+    /// Bytes the deletions free at most, and whether every deleted digest's size is known.
+    pub fn bytes_freed(&self) -> (u64, bool) {
+        let mut total = 0u64;
+        let mut complete = true;
+        for d in &self.deletions {
+            match d.size {
+                Some(s) => total = total.saturating_add(s),
+                None => complete = false,
+            }
+        }
+        (total, complete)
+    }
+
+    /// The decision for a tag, if the plan lists it.
+    pub fn tag(&self, tag: &str) -> Option<&TagDecision> {
+        self.tags.iter().find(|t| t.tag == tag)
+    }
+}
+
+/// Everything the planner needs.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// The policy (per-environment and global retention rules).
+    pub policy: &'a Policy,
+    /// The policy's compiled tag templates.
+    pub scheme: &'a TagScheme,
+    /// Current time.
+    pub now: DateTime<Utc>,
+    /// Tags and manifests of the repository.
+    pub inventory: &'a Inventory,
+    /// Digests the GitOps overlays reference.
+    pub deployed: &'a [DeployedDigest],
+    /// Overrides `retention.max_deletions`.
+    pub max_deletions: Option<u32>,
+}
+
+/// The name used for tags that belong to no environment in per-environment counts.
+pub const OTHER_ENVIRONMENT: &str = "(other)";
+
+/// `sha256-<64 hex>.sig|.att|.sbom` -> (subject digest, kind).
+pub fn parse_referrer_tag(tag: &str) -> Option<(String, ReferrerKind)> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let (hex, ext) = rest.split_once('.')?;
+    let kind = match ext {
+        "sig" => ReferrerKind::Signature,
+        "att" => ReferrerKind::Attestation,
+        "sbom" => ReferrerKind::Sbom,
+        _ => return None,
+    };
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Some((format!("sha256:{}", hex.to_ascii_lowercase()), kind))
+    } else {
+        None
+    }
+}
+
+/// Per-tag state while planning.
+enum Stage {
+    /// Kept for a reason of its own.
+    Anchor(Reason),
+    /// Due for deletion (expired), unless its digest is kept.
+    Due(Reason),
+    /// A cosign referrer tag: decided after the closure.
+    Referrer(ReferrerKind, String),
+}
+
+/// Why a digest is in the kept closure.
+#[derive(Clone)]
+enum Via {
+    Tag(usize),
+    Deployed(String),
+    Child(u32),
+    Referrer(ReferrerKind, u32),
+    Untagged,
+}
+
+struct Digests<'a> {
+    index: HashMap<&'a str, u32>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> Digests<'a> {
+    fn id(&mut self, digest: &'a str) -> u32 {
+        if let Some(&id) = self.index.get(digest) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.index.insert(digest, id);
+        self.names.push(digest);
+        id
+    }
+}
+
+/// Plans retention for one repository. Pure: the same input always gives the same plan.
+///
+/// ```
+/// use chrono::TimeZone;
+/// use gitops_core::{policy::Policy, retention::*, tag::TagScheme};
+/// let policy = Policy::embedded_default();
+/// let scheme = TagScheme::new(&policy).unwrap();
+/// let now = chrono::Utc.with_ymd_and_hms(2025, 12, 20, 0, 0, 0).unwrap();
+/// let tag = |t: &str, d: &str| TagRecord { tag: t.into(), digest: d.into(), pushed_at: None };
+/// let inventory = Inventory {
+///     repository: "r/backend".into(),
+///     tags: vec![tag("dev-aaaaaaa-20251201-000000", "sha256:a"), tag("dev-latest", "sha256:a"),
+///                tag("dev-bbbbbbb-20251101-000000", "sha256:b")],
+///     manifests: vec![],
+/// };
+/// let plan = plan(&PlanInput { policy: &policy, scheme: &scheme, now, inventory: &inventory,
+///     deployed: &[], max_deletions: None }).unwrap();
+/// assert_eq!(plan.tag("dev-aaaaaaa-20251201-000000").unwrap().reason.to_string(),
+///            "shares digest with kept tag dev-latest");
+/// assert_eq!(plan.deletions.len(), 0); // keep_min 3 keeps the older one too
+/// ```
+pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
+    let policy = input.policy;
+    let inventory = input.inventory;
+    let protected = compile_protected(&policy.retention.protected)?;
+    let max_deletions = input
+        .max_deletions
+        .unwrap_or(policy.retention.max_deletions);
+
+    // Intern digests so the graph work below runs on integers.
+    let mut digests = Digests {
+        index: HashMap::with_capacity(inventory.tags.len() / 2 + inventory.manifests.len()),
+        names: Vec::new(),
+    };
+    let tag_digest: Vec<u32> = inventory
+        .tags
+        .iter()
+        .map(|t| digests.id(t.digest.as_str()))
+        .collect();
+    let mut manifest_of: HashMap<u32, usize> = HashMap::with_capacity(inventory.manifests.len());
+    for (i, m) in inventory.manifests.iter().enumerate() {
+        let id = digests.id(m.digest.as_str());
+        manifest_of.entry(id).or_insert(i);
+    }
+    // Relations: children, parents, referrers (subject -> referrer digests).
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut parents: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut referrers: HashMap<u32, Vec<(ReferrerKind, u32)>> = HashMap::new();
+    let mut subject_of: HashMap<u32, u32> = HashMap::new();
+    for m in &inventory.manifests {
+        let id = digests.id(m.digest.as_str());
+        for c in &m.children {
+            let cid = digests.id(c.as_str());
+            children.entry(id).or_default().push(cid);
+            parents.entry(cid).or_default().push(id);
+        }
+        if let Some(s) = &m.subject {
+            let sid = digests.id(s.as_str());
+            referrers
+                .entry(sid)
+                .or_default()
+                .push((ReferrerKind::Referrer, id));
+            subject_of.entry(id).or_insert(sid);
+        }
+    }
+    let known: HashSet<u32> = tag_digest
+        .iter()
+        .copied()
+        .chain(
+            inventory
+                .manifests
+                .iter()
+                .flat_map(|m| std::iter::once(&m.digest).chain(m.children.iter()))
+                .filter_map(|digest| digests.index.get(digest.as_str()).copied()),
+        )
+        .collect();
+
+    let mut deployed: HashMap<u32, &str> = HashMap::new();
+    for d in input.deployed {
+        let id = digests.id(d.digest.as_str());
+        deployed.entry(id).or_insert(d.environment.as_str());
+    }
+
+    // Stage 1: each tag on its own.
+    let mut environment: Vec<Option<usize>> = Vec::with_capacity(inventory.tags.len());
+    let mut stages: Vec<Stage> = Vec::with_capacity(inventory.tags.len());
+    // (time, digest) of the dated, non-latest tags per environment, for keep_min.
+    let mut dated: Vec<Vec<(DateTime<Utc>, u32)>> = vec![Vec::new(); policy.environments.len()];
+    // Tags whose stage depends on keep_min: (tag index, time).
+    let mut pending_expired: Vec<(usize, DateTime<Utc>)> = Vec::new();
+    for (i, record) in inventory.tags.iter().enumerate() {
+        let did = tag_digest[i];
+        let tag = record.tag.as_str();
+        if let Some(pattern) = protected
+            .as_ref()
+            .and_then(|(set, pats)| set.matches(tag).first().map(|&p| pats[p].clone()))
+        {
+            let env = input
+                .scheme
+                .parse(tag)
+                .and_then(|p| policy.environments.get_index_of(p.environment.as_deref()?));
+            environment.push(env);
+            stages.push(Stage::Anchor(Reason::Protected { pattern }));
+            continue;
+        }
+        if let Some((subject, kind)) = parse_referrer_tag(tag) {
+            let sid = digests.id_lookup(&subject);
+            environment.push(None);
+            stages.push(match sid {
+                Some(sid) => {
+                    referrers.entry(sid).or_default().push((kind, did));
+                    Stage::Referrer(kind, subject)
+                }
+                None => Stage::Anchor(Reason::ReferrerOfUnknown { kind, subject }),
+            });
+            continue;
+        }
+        let Some(parsed) = input.scheme.parse(tag) else {
+            environment.push(None);
+            stages.push(Stage::Anchor(Reason::Unparseable));
+            continue;
+        };
+        let env_index = parsed
+            .environment
+            .as_deref()
+            .and_then(|name| policy.environments.get_index_of(name));
+        environment.push(env_index);
+        let Some(env_index) = env_index else {
+            stages.push(Stage::Anchor(Reason::UnknownEnvironment));
+            continue;
+        };
+        let env = &policy.environments[env_index];
+        if parsed.latest && env.retention.keep_latest {
+            stages.push(Stage::Anchor(Reason::Latest));
+            continue;
+        }
+        if let Some(environment) = deployed.get(&did) {
+            stages.push(Stage::Anchor(Reason::Deployed {
+                environment: (*environment).to_owned(),
+            }));
+            continue;
+        }
+        let time = parsed.timestamp.or(record.pushed_at).or_else(|| {
+            manifest_of
+                .get(&did)
+                .and_then(|&m| inventory.manifests[m].pushed_at)
+        });
+        let Some(time) = time else {
+            stages.push(Stage::Anchor(Reason::UnknownAge));
+            continue;
+        };
+        if !parsed.latest {
+            dated[env_index].push((time, did));
+        }
+        let max_age = env.retention.max_age;
+        let age = input.now.signed_duration_since(time);
+        if age <= max_age.as_chrono() {
+            stages.push(Stage::Anchor(Reason::WithinMaxAge { max_age }));
+        } else {
+            pending_expired.push((i, time));
+            stages.push(Stage::Due(Reason::Expired { age, max_age }));
+        }
+    }
+
+    // keep_min: the newest `keep_min` distinct digests of each environment.
+    let mut keep_min: Vec<HashSet<u32>> = Vec::with_capacity(dated.len());
+    for (env_index, list) in dated.iter_mut().enumerate() {
+        let n = policy.environments[env_index].retention.keep_min as usize;
+        let mut set = HashSet::new();
+        if n > 0 && !list.is_empty() {
+            list.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            for &(_, did) in list.iter() {
+                if set.len() >= n {
+                    break;
+                }
+                set.insert(did);
+            }
+        }
+        keep_min.push(set);
+    }
+    for &(i, _) in &pending_expired {
+        if let Some(env_index) = environment[i] {
+            if keep_min[env_index].contains(&tag_digest[i]) {
+                let keep_min = policy.environments[env_index].retention.keep_min;
+                stages[i] = Stage::Anchor(Reason::KeepMin { keep_min });
+            }
+        }
+    }
+
+    // Stage 2: the kept closure.
+    let mut kept: HashMap<u32, Via> = HashMap::new();
+    let mut work: Vec<u32> = Vec::new();
+    let mut best_anchor: HashMap<u32, usize> = HashMap::new();
+    for (i, stage) in stages.iter().enumerate() {
+        if let Stage::Anchor(reason) = stage {
+            let did = tag_digest[i];
+            let better = match best_anchor.get(&did) {
+                Some(&j) => {
+                    let (a, b) = (anchor_of(&stages[i]), anchor_of(&stages[j]));
+                    (a, inventory.tags[i].tag.as_str()) < (b, inventory.tags[j].tag.as_str())
+                }
+                None => true,
+            };
+            if better {
+                best_anchor.insert(did, i);
+            }
+            let _ = reason;
+        }
+    }
+    // Seeded in input order so reasons never depend on hash order.
+    for &did in &tag_digest {
+        if let Some(&i) = best_anchor.get(&did) {
+            if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(did) {
+                e.insert(Via::Tag(i));
+                work.push(did);
+            }
+        }
+    }
+    for d in input.deployed {
+        let Some(did) = digests.id_lookup(&d.digest) else {
+            continue;
+        };
+        if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(did) {
+            e.insert(Via::Deployed(d.environment.clone()));
+            work.push(did);
+        }
+    }
+    work.reverse();
+    let tagged: HashSet<u32> = tag_digest.iter().copied().collect();
+    let untagged_ids: Vec<u32> = {
+        let mut seen = HashSet::new();
+        // Index children are manifests of the repository even without a record of their own.
+        inventory
+            .manifests
+            .iter()
+            .flat_map(|m| std::iter::once(&m.digest).chain(m.children.iter()))
+            .filter_map(|digest| digests.index.get(digest.as_str()).copied())
+            .filter(|id| !tagged.contains(id) && seen.insert(*id))
+            .collect()
+    };
+    if policy.retention.untagged == UntaggedAction::Keep {
+        for &id in &untagged_ids {
+            if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(id) {
+                e.insert(Via::Untagged);
+                work.push(id);
+            }
+        }
+    }
+    close(&mut kept, &mut work, &children, &referrers);
+
+    // Referrer tags whose subject is not kept: due when the subject is in the repository
+    // (it is being deleted), kept otherwise.
+    let mut due_referrer: Vec<usize> = Vec::new();
+    for (i, stage) in stages.iter().enumerate() {
+        if let Stage::Referrer(_, subject) = stage {
+            let did = tag_digest[i];
+            if kept.contains_key(&did) {
+                continue;
+            }
+            let subject_known = digests
+                .index
+                .get(subject.as_str())
+                .is_some_and(|s| known.contains(s));
+            if subject_known {
+                due_referrer.push(i);
+            } else {
+                kept.insert(did, Via::Tag(i));
+                work.push(did);
+            }
+        }
+    }
+    close(&mut kept, &mut work, &children, &referrers);
+
+    // Stage 3: candidates = known digests outside the closure.
+    let mut candidate_ids: Vec<u32> = Vec::new();
+    let mut candidate_set: HashSet<u32> = HashSet::new();
+    let mut candidate_time: HashMap<u32, DateTime<Utc>> = HashMap::new();
+    for (i, &did) in tag_digest.iter().enumerate() {
+        if kept.contains_key(&did) {
+            continue;
+        }
+        if candidate_set.insert(did) {
+            candidate_ids.push(did);
+        }
+        let t = pending_expired_time(&stages[i]).map(|age| input.now - age);
+        if let Some(t) = t {
+            let e = candidate_time.entry(did).or_insert(t);
+            *e = (*e).max(t);
+        }
+    }
+    if policy.retention.untagged == UntaggedAction::Delete {
+        for &id in &untagged_ids {
+            if !kept.contains_key(&id) && candidate_set.insert(id) {
+                candidate_ids.push(id);
+            }
+        }
+    }
+    // Oldest first; the cap keeps the newest due images for a later run.
+    candidate_ids.sort_by(|a, b| {
+        let ta = candidate_time.get(a).copied().or_else(|| {
+            manifest_of
+                .get(a)
+                .and_then(|&m| inventory.manifests[m].pushed_at)
+        });
+        let tb = candidate_time.get(b).copied().or_else(|| {
+            manifest_of
+                .get(b)
+                .and_then(|&m| inventory.manifests[m].pushed_at)
+        });
+        // Unknown times last: they are the least sure to be old.
+        (ta.is_none(), ta)
+            .cmp(&(tb.is_none(), tb))
+            .then_with(|| digests.names[*a as usize].cmp(digests.names[*b as usize]))
+    });
+    let deps = |id: u32| -> Vec<u32> {
+        let mut out: Vec<u32> = parents.get(&id).cloned().unwrap_or_default();
+        if let Some(&s) = subject_of.get(&id) {
+            out.push(s);
+        }
+        out.retain(|d| candidate_set.contains(d));
+        out
+    };
+    let cap = max_deletions as usize;
+    let mut selected: HashSet<u32> = candidate_ids.iter().take(cap).copied().collect();
+    // A referrer tag due because its subject is deleted depends on that subject.
+    let mut tag_deps: HashMap<u32, Vec<u32>> = HashMap::new();
+    for &i in &due_referrer {
+        if let Stage::Referrer(_, subject) = &stages[i] {
+            if let Some(&sid) = digests.index.get(subject.as_str()) {
+                if candidate_set.contains(&sid) {
+                    tag_deps.entry(tag_digest[i]).or_default().push(sid);
+                }
+            }
+        }
+    }
+    let all_deps = |id: u32| -> Vec<u32> {
+        let mut d = deps(id);
+        if let Some(extra) = tag_deps.get(&id) {
+            d.extend(extra.iter().copied());
+        }
+        d
+    };
+    // Defer whatever depends on a deferred digest, until nothing changes (bounded by the
+    // number of candidates).
+    for _ in 0..=candidate_ids.len() {
+        let before = selected.len();
+        let drop: Vec<u32> = selected
+            .iter()
+            .copied()
+            .filter(|&id| all_deps(id).iter().any(|d| !selected.contains(d)))
+            .collect();
+        for id in drop {
+            selected.remove(&id);
+        }
+        if selected.len() == before {
+            break;
+        }
+    }
+    // Execution order: a digest after everything it depends on (an index before its
+    // children, a subject before its signatures); cycles are deferred.
+    let mut order: Vec<u32> = Vec::with_capacity(selected.len());
+    let mut emitted: HashSet<u32> = HashSet::with_capacity(selected.len());
+    let mut remaining: Vec<u32> = candidate_ids
+        .iter()
+        .copied()
+        .filter(|id| selected.contains(id))
+        .collect();
+    for _ in 0..=remaining.len() {
+        if remaining.is_empty() {
+            break;
+        }
+        let (ready, wait): (Vec<u32>, Vec<u32>) = remaining
+            .into_iter()
+            .partition(|&id| all_deps(id).iter().all(|d| emitted.contains(d)));
+        if ready.is_empty() {
+            remaining = wait;
+            break;
+        }
+        for id in ready {
+            emitted.insert(id);
+            order.push(id);
+        }
+        remaining = wait;
+    }
+    for id in remaining {
+        selected.remove(&id);
+    }
+    let selected: HashSet<u32> = order.iter().copied().collect();
+
+    // Stage 4: decisions.
+    let mut tags_of: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, &did) in tag_digest.iter().enumerate() {
+        tags_of.entry(did).or_default().push(i);
+    }
+    let label = |did: u32| -> String {
+        match best_anchor
+            .get(&did)
+            .or_else(|| tags_of.get(&did).and_then(|v| v.first()))
+        {
+            Some(&i) => inventory.tags[i].tag.clone(),
+            None => short_digest(digests.names[did as usize]).to_owned(),
+        }
+    };
+    let kept_reason = |did: u32, own: usize| -> Reason {
+        match kept.get(&did) {
+            Some(Via::Tag(i)) if *i != own => Reason::SharesDigest {
+                tag: inventory.tags[*i].tag.clone(),
+            },
+            Some(Via::Deployed(env)) => Reason::Deployed {
+                environment: env.clone(),
+            },
+            Some(Via::Child(parent)) => Reason::IndexChild {
+                parent: label(*parent),
+            },
+            Some(Via::Referrer(kind, subject)) => Reason::ReferrerOfKept {
+                kind: *kind,
+                subject: digests.names[*subject as usize].to_owned(),
+            },
+            Some(Via::Untagged) => Reason::UntaggedKept,
+            _ => Reason::UnknownAge,
+        }
+    };
+    let action_of = |did: u32| {
+        if selected.contains(&did) {
+            Action::Delete
+        } else {
+            Action::Deferred
+        }
+    };
+    let mut decisions: Vec<TagDecision> = Vec::with_capacity(inventory.tags.len());
+    for (i, stage) in stages.into_iter().enumerate() {
+        let did = tag_digest[i];
+        let (action, reason) = match stage {
+            Stage::Anchor(reason) => (Action::Keep, reason),
+            Stage::Due(reason) if !kept.contains_key(&did) => (action_of(did), reason),
+            Stage::Due(_) => (Action::Keep, kept_reason(did, i)),
+            Stage::Referrer(kind, subject) => {
+                if kept.contains_key(&did) {
+                    let reason = match kept.get(&did) {
+                        Some(Via::Tag(j)) if *j == i => Reason::ReferrerOfUnknown { kind, subject },
+                        _ => kept_reason(did, i),
+                    };
+                    (Action::Keep, reason)
+                } else {
+                    (action_of(did), Reason::ReferrerOfDeleted { kind, subject })
+                }
+            }
+        };
+        let record = &inventory.tags[i];
+        decisions.push(TagDecision {
+            tag: record.tag.clone(),
+            digest: record.digest.clone(),
+            environment: environment[i].map(|e| {
+                policy
+                    .environments
+                    .get_index(e)
+                    .map_or_else(String::new, |(n, _)| n.clone())
+            }),
+            action,
+            rule: reason.rule(),
+            reason,
+        });
+    }
+
+    let untagged: Vec<ManifestDecision> = untagged_ids
+        .iter()
+        .map(|&id| {
+            let (action, reason) = if kept.contains_key(&id) {
+                (Action::Keep, kept_reason(id, usize::MAX))
+            } else {
+                (action_of(id), Reason::UntaggedUnreferenced)
+            };
+            ManifestDecision {
+                digest: digests.names[id as usize].to_owned(),
+                action,
+                rule: reason.rule(),
+                reason,
+            }
+        })
+        .collect();
+
+    let deletion = |id: u32| Deletion {
+        digest: digests.names[id as usize].to_owned(),
+        tags: tags_of
+            .get(&id)
+            .map(|v| v.iter().map(|&i| inventory.tags[i].tag.clone()).collect())
+            .unwrap_or_default(),
+        size: manifest_of
+            .get(&id)
+            .and_then(|&m| inventory.manifests[m].size),
+    };
+    let deletions: Vec<Deletion> = order.iter().map(|&id| deletion(id)).collect();
+    let deferred: Vec<Deletion> = candidate_ids
+        .iter()
+        .copied()
+        .filter(|id| !selected.contains(id))
+        .map(deletion)
+        .collect();
+
+    // Counts per environment, and a stable order for people: environment, then tag name.
+    let env_count = policy.environments.len();
+    let mut counts: Vec<EnvironmentCounts> = vec![EnvironmentCounts::default(); env_count + 1];
+    let mut order_key: Vec<(usize, usize)> = Vec::with_capacity(decisions.len());
+    for (i, d) in decisions.iter().enumerate() {
+        let e = environment[i].unwrap_or(env_count);
+        let c = &mut counts[e];
+        match d.action {
+            Action::Keep => c.kept += 1,
+            Action::Delete => c.deleted += 1,
+            Action::Deferred => c.deferred += 1,
+        }
+        order_key.push((e, i));
+    }
+    order_key.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| decisions[a.1].tag.cmp(&decisions[b.1].tag))
+    });
+    let mut slots: Vec<Option<TagDecision>> = decisions.into_iter().map(Some).collect();
+    let tags: Vec<TagDecision> = order_key
+        .iter()
+        .filter_map(|&(_, i)| slots[i].take())
+        .collect();
+    let environments = policy
+        .environments
+        .keys()
+        .cloned()
+        .chain(std::iter::once(OTHER_ENVIRONMENT.to_owned()))
+        .zip(counts)
+        .filter(|(name, c)| name != OTHER_ENVIRONMENT || c.kept + c.deleted + c.deferred > 0)
+        .map(|(environment, c)| EnvironmentCounts { environment, ..c })
+        .collect();
+
+    Ok(RetentionPlan {
+        repository: inventory.repository.clone(),
+        now: input.now,
+        max_deletions,
+        tags,
+        untagged,
+        deletions,
+        deferred,
+        environments,
+    })
+}
+
+impl Digests<'_> {
+    fn id_lookup(&self, digest: &str) -> Option<u32> {
+        self.index.get(digest).copied()
+    }
+}
+
+fn anchor_of(stage: &Stage) -> u8 {
+    match stage {
+        Stage::Anchor(r) => r.anchor_rank(),
+        _ => u8::MAX,
+    }
+}
+
+fn pending_expired_time(stage: &Stage) -> Option<TimeDelta> {
+    match stage {
+        Stage::Due(Reason::Expired { age, .. }) => Some(*age),
+        _ => None,
+    }
+}
+
+/// Adds index children and referrers of kept digests, transitively.
+fn close(
+    kept: &mut HashMap<u32, Via>,
+    work: &mut Vec<u32>,
+    children: &HashMap<u32, Vec<u32>>,
+    referrers: &HashMap<u32, Vec<(ReferrerKind, u32)>>,
+) {
+    while let Some(did) = work.pop() {
+        if let Some(list) = children.get(&did) {
+            for &c in list {
+                if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(c) {
+                    e.insert(Via::Child(did));
+                    work.push(c);
+                }
+            }
+        }
+        if let Some(list) = referrers.get(&did) {
+            for &(kind, r) in list {
+                if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(r) {
+                    e.insert(Via::Referrer(kind, did));
+                    work.push(r);
+                }
+            }
+        }
+    }
+}
+
+fn compile_protected(patterns: &[String]) -> Result<Option<(GlobSet, Vec<String>)>, PlanError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = Glob::new(pattern).map_err(|source| PlanError::BadPattern {
+            pattern: pattern.clone(),
+            source,
+        })?;
+        builder.add(glob);
+    }
+    let set = builder
+        .build()
+        .map_err(|source| PlanError::PatternSet { source })?;
+    Ok(Some((set, patterns.to_vec())))
+}
