@@ -15,5 +15,7 @@ pub mod image_ref;
 pub mod ledger;
 pub mod metrics;
 pub mod policy;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod retention;
 pub mod tag;
