@@ -12,6 +12,7 @@
 
 pub mod duration;
 pub mod image_ref;
+pub mod kustomize;
 pub mod ledger;
 pub mod metrics;
 pub mod policy;
