@@ -44,10 +44,10 @@ bad=0
 while IFS= read -r var; do
   value=${!var}
   [ -n "$value" ] || continue
-  name=${var#INPUT_}
-  name=${name,,}
-  flag="--${name//_/-}"
-  if grep -Eq -- "^[[:space:]]+(-[[:alnum:]], )?$flag[ =]\[?<" <<<"$help"; then
+  # tr rather than ${name,,}: macOS ships bash 3.2.
+  name=$(printf '%s' "${var#INPUT_}" | tr '[:upper:]_' '[:lower:]-')
+  flag="--$name"
+  if grep -Eq -- "^[[:space:]]+(-[[:alnum:]], )?${flag}[ =]\[?<" <<<"$help"; then
     while IFS= read -r line || [ -n "$line" ]; do
       line=${line%$'\r'}
       [ -n "$line" ] && args+=("$flag" "$line")
