@@ -129,10 +129,9 @@ pub fn lookup(host: &str, source: &CredentialSource) -> Result<Credentials> {
         CredentialSource::Ambient => {
             if let (Ok(username), Ok(password)) =
                 (std::env::var(ENV_USERNAME), std::env::var(ENV_PASSWORD))
+                && !username.is_empty()
             {
-                if !username.is_empty() {
-                    return Ok(Credentials::Basic { username, password });
-                }
+                return Ok(Credentials::Basic { username, password });
             }
             match docker_config_path() {
                 Some(path) if path.is_file() => {

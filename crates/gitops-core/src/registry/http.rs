@@ -178,10 +178,8 @@ impl HttpRegistry {
                 _ => Ok(None),
             },
             Some(Challenge::Bearer { realm, service }) => {
-                if !fresh {
-                    if let Some(token) = self.inner.tokens.lock().await.get(scope) {
-                        return Ok(Some(format!("Bearer {token}")));
-                    }
+                if !fresh && let Some(token) = self.inner.tokens.lock().await.get(scope) {
+                    return Ok(Some(format!("Bearer {token}")));
                 }
                 let token = self
                     .fetch_token(&realm, service.as_deref(), scope, reference)
@@ -375,18 +373,16 @@ impl HttpRegistry {
                     .and_then(parse_challenge);
                 let _ = self.read(response, &req.reference).await;
                 let creds = self.credentials().await?;
-                if !refreshed_auth {
-                    if let Some(challenge) = challenge {
-                        refreshed_auth = true;
-                        let usable =
-                            !(challenge == Challenge::Basic && creds == Credentials::Anonymous);
-                        *self.inner.challenge.lock().await = Some(challenge);
-                        if usable {
-                            authorization =
-                                self.authorization(&req.scope, &req.reference, true).await?;
-                            attempt -= 1;
-                            continue;
-                        }
+                if !refreshed_auth && let Some(challenge) = challenge {
+                    refreshed_auth = true;
+                    let usable =
+                        !(challenge == Challenge::Basic && creds == Credentials::Anonymous);
+                    *self.inner.challenge.lock().await = Some(challenge);
+                    if usable {
+                        authorization =
+                            self.authorization(&req.scope, &req.reference, true).await?;
+                        attempt -= 1;
+                        continue;
                     }
                 }
                 return Err(self.unauthorized(&req.reference, 401, &creds));

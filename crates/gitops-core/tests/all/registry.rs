@@ -1,18 +1,579 @@
-//! Registry backends against a real `docker-registry` on loopback and an OCI layout folder.
+//! Registry backends against a real `docker-registry` on loopback and an OCI layout folder:
+//! push, promotion within and across repositories, multi-arch indexes, listing, deletion,
+//! and faults (retries, rate limits, refused connections, rejected writes, bad credentials).
 
-use crate::support::registry::{TestRegistry, write_image, write_index};
+use std::time::Duration;
 
-#[test]
-fn harness_starts_a_registry_and_counts_requests() {
-    let registry = TestRegistry::start();
-    let mark = registry.requests().len();
-    assert!(mark >= 1, "the start-up probe is logged");
+use gitops_core::image_ref::ImageRef;
+use gitops_core::registry::auth::{CredentialSource, Credentials};
+use gitops_core::registry::promote::{PromoteOptions, promote};
+use gitops_core::registry::push::{ImageSource, PushOptions, build_annotations, push};
+use gitops_core::registry::{ConnectOptions, Registry, RegistryError, TagDeletion};
+
+use crate::support::registry::{
+    Fault, FaultProxy, TestRegistry, pack_layout_tar, skopeo_raw_digest, write_image, write_index,
+};
+
+fn options() -> ConnectOptions {
+    ConnectOptions {
+        base_delay: Duration::from_millis(10),
+        credentials: CredentialSource::Anonymous,
+        ..ConnectOptions::default()
+    }
+}
+
+fn r(text: &str) -> ImageRef {
+    ImageRef::parse(text).expect("valid reference")
+}
+
+fn tags(list: &[&str]) -> Vec<String> {
+    list.iter().map(|t| (*t).to_owned()).collect()
+}
+
+/// Where the cases run: a real registry or an OCI layout folder.
+enum Store {
+    Http(TestRegistry),
+    Layout(tempfile::TempDir),
+}
+
+impl Store {
+    fn http() -> Self {
+        Self::Http(TestRegistry::start())
+    }
+    fn layout() -> Self {
+        Self::Layout(tempfile::tempdir().expect("tempdir"))
+    }
+    /// The repository reference `name` (for a layout, a sub-directory per repository).
+    fn repo(&self, name: &str) -> ImageRef {
+        match self {
+            Self::Http(reg) => r(&format!("{}/{name}", reg.host())),
+            Self::Layout(dir) => r(&format!("oci:{}", dir.path().join(name).display())),
+        }
+    }
+    fn registry(&self, repo: &ImageRef) -> Registry {
+        Registry::for_ref(repo, &options()).expect("backend")
+    }
+    /// The digest `repo:tag` resolves to, read from outside our code (skopeo for HTTP).
+    fn outside_digest(&self, repo: &ImageRef, tag: &str) -> String {
+        match self {
+            Self::Http(_) => skopeo_raw_digest(&format!("docker://{}:{tag}", repo.name())),
+            Self::Layout(_) => {
+                let index: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(std::path::Path::new(&repo.repository).join("index.json"))
+                        .expect("index.json"),
+                )
+                .expect("json");
+                index["manifests"]
+                    .as_array()
+                    .expect("manifests")
+                    .iter()
+                    .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+                    .and_then(|m| m["digest"].as_str())
+                    .expect("tag in index.json")
+                    .to_owned()
+            }
+        }
+    }
+    fn mark(&self) -> usize {
+        match self {
+            Self::Http(reg) => reg.requests().len(),
+            Self::Layout(_) => 0,
+        }
+    }
+    /// Requests since `mark` as `METHOD path` (HTTP only; empty for layouts).
+    fn requests_since(&self, mark: usize) -> Vec<String> {
+        match self {
+            Self::Http(reg) => reg
+                .requests_since(mark)
+                .into_iter()
+                .map(|q| format!("{} {}", q.method, q.path))
+                .collect(),
+            Self::Layout(_) => Vec::new(),
+        }
+    }
+}
+
+async fn push_synthetic(
+    store: &Store,
+    repo: &ImageRef,
+    layers: &[usize],
+    seed: u64,
+    tag: &str,
+) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
-    let image = write_image(&dir.path().join("single"), &[100, 200], 1, &["dev-1"]);
-    assert_eq!(image.layers.len(), 2);
-    assert_eq!(image.blob_bytes(), 300 + image.config.size);
-    let index = write_index(&dir.path().join("multi"), &[10], 2, &["dev-2"]);
-    assert_eq!(index.children.len(), 2);
-    assert_ne!(index.children[0].digest, index.children[1].digest);
-    assert!(registry.requests_since(mark).is_empty());
+    let image = write_image(&dir.path().join("img"), layers, seed, &["built"]);
+    let source = ImageSource::open(&image.layout).expect("layout");
+    let outcome = push(
+        &source,
+        &store.registry(repo),
+        repo,
+        &tags(&[tag]),
+        &PushOptions::default(),
+    )
+    .await
+    .expect("push");
+    assert_eq!(
+        outcome.plan.digest, image.digest,
+        "no annotations: digest unchanged"
+    );
+    outcome.plan.digest
+}
+
+async fn promotion_within_a_repository(store: Store) {
+    let repo = store.repo("app");
+    let digest = push_synthetic(
+        &store,
+        &repo,
+        &[4096, 8192],
+        1,
+        "dev-abc1234-20260101-000000",
+    )
+    .await;
+    let registry = store.registry(&repo);
+    let mark = store.mark();
+    let outcome = promote(
+        &registry,
+        &repo.with_tag("dev-abc1234-20260101-000000").expect("tag"),
+        &registry,
+        &repo,
+        &tags(&["staging-abc1234-20260102-000000", "staging-latest"]),
+        &PromoteOptions {
+            moving_tag: Some("staging-latest".into()),
+            ..PromoteOptions::default()
+        },
+    )
+    .await
+    .expect("promote");
+    assert_eq!(outcome.plan.digest, digest);
+    assert_eq!(outcome.plan.tags_to_write.len(), 2);
+    assert!(
+        outcome.plan.blobs.is_empty(),
+        "no blob traffic within a repository"
+    );
+    for tag in [
+        "dev-abc1234-20260101-000000",
+        "staging-abc1234-20260102-000000",
+        "staging-latest",
+    ] {
+        assert_eq!(store.outside_digest(&repo, tag), digest, "{tag}");
+    }
+    if let Store::Http(_) = store {
+        let made = store.requests_since(mark);
+        let path = "/v2/app/manifests";
+        assert_eq!(
+            made[..4],
+            [
+                format!("GET {path}/dev-abc1234-20260101-000000"),
+                format!("HEAD {path}/staging-latest"),
+                format!("PUT {path}/staging-abc1234-20260102-000000"),
+                format!("PUT {path}/staging-latest"),
+            ]
+        );
+        assert!(!made.iter().any(|m| m.contains("/blobs/")), "{made:?}");
+        assert_eq!(outcome.traffic.requests, 4);
+        assert!(outcome.traffic.bytes_sent + outcome.traffic.bytes_received < 64 * 1024);
+    }
+
+    // An idempotent re-run writes nothing.
+    let mark = store.mark();
+    let again = promote(
+        &registry,
+        &repo.with_tag("dev-abc1234-20260101-000000").expect("tag"),
+        &registry,
+        &repo,
+        &tags(&["staging-abc1234-20260103-000000", "staging-latest"]),
+        &PromoteOptions {
+            moving_tag: Some("staging-latest".into()),
+            ..PromoteOptions::default()
+        },
+    )
+    .await
+    .expect("re-run");
+    assert!(again.plan.is_noop());
+    assert_eq!(again.plan.tags_skipped.len(), 2);
+    assert!(
+        !store
+            .requests_since(mark)
+            .iter()
+            .any(|m| m.starts_with("PUT"))
+    );
+    let listed = registry.list_tags(&repo).await.expect("tags");
+    assert_eq!(
+        listed,
+        tags(&[
+            "dev-abc1234-20260101-000000",
+            "staging-abc1234-20260102-000000",
+            "staging-latest"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn promotes_within_a_repository_on_a_registry() {
+    promotion_within_a_repository(Store::http()).await;
+}
+
+#[tokio::test]
+async fn promotes_within_a_repository_in_a_layout() {
+    promotion_within_a_repository(Store::layout()).await;
+}
+
+async fn multi_arch_across_repositories(store: Store) {
+    let source_repo = store.repo("app");
+    let target_repo = store.repo("mirror");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = write_index(&dir.path().join("idx"), &[2048, 1024], 7, &["built"]);
+    let source = ImageSource::open(&index.layout).expect("layout");
+    let src = store.registry(&source_repo);
+    let pushed = push(
+        &source,
+        &src,
+        &source_repo,
+        &tags(&["dev-1"]),
+        &PushOptions::default(),
+    )
+    .await
+    .expect("push index");
+    assert_eq!(pushed.plan.digest, index.digest);
+    assert_eq!(pushed.plan.child_manifests.len(), 2);
+
+    let dst = store.registry(&target_repo);
+    let mark = store.mark();
+    let outcome = promote(
+        &src,
+        &source_repo.with_digest(&index.digest).expect("digest"),
+        &dst,
+        &target_repo,
+        &tags(&["staging-1", "staging-latest"]),
+        &PromoteOptions {
+            moving_tag: Some("staging-latest".into()),
+            concurrency: 2,
+            ..PromoteOptions::default()
+        },
+    )
+    .await
+    .expect("promote across repositories");
+    assert_eq!(outcome.plan.digest, index.digest);
+    assert_eq!(outcome.plan.child_manifests.len(), 2);
+    assert_eq!(
+        store.outside_digest(&target_repo, "staging-1"),
+        index.digest
+    );
+    // The index keeps its children: each resolves in the target by digest.
+    for child in &index.children {
+        let got = dst
+            .get_manifest(&target_repo.with_digest(&child.digest).expect("digest"))
+            .await
+            .expect("child present");
+        assert_eq!(got.digest, child.digest);
+        for layer in &child.layers {
+            assert!(
+                dst.has_blob(&target_repo, &layer.digest)
+                    .await
+                    .expect("head")
+            );
+        }
+    }
+    if let Store::Http(_) = store {
+        let made = store.requests_since(mark);
+        assert!(made.iter().any(|m| m.contains("mount=")), "{made:?}");
+        // Mounted, not uploaded: no blob bytes were PUT.
+        assert!(
+            !made
+                .iter()
+                .any(|m| m.starts_with("PUT") && m.contains("/blobs/uploads/")),
+            "{made:?}"
+        );
+        assert!(outcome.traffic.bytes_sent < 16 * 1024);
+    }
+}
+
+#[tokio::test]
+async fn multi_arch_index_promoted_across_repositories_on_a_registry() {
+    multi_arch_across_repositories(Store::http()).await;
+}
+
+#[tokio::test]
+async fn multi_arch_index_copied_across_layouts() {
+    multi_arch_across_repositories(Store::layout()).await;
+}
+
+async fn push_with_existing_layers(store: Store) {
+    let repo = store.repo("app");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = write_image(
+        &dir.path().join("img"),
+        &[1000, 2000, 3000, 4000, 5000],
+        3,
+        &["built"],
+    );
+    let tar = dir.path().join("image.tar");
+    pack_layout_tar(&image.layout, &tar);
+    let source = ImageSource::open(&tar).expect("tar");
+    let registry = store.registry(&repo);
+    push(
+        &source,
+        &registry,
+        &repo,
+        &tags(&["dev-1"]),
+        &PushOptions::default(),
+    )
+    .await
+    .expect("first push");
+    let mark = store.mark();
+    let annotations = build_annotations(Some(&"a".repeat(40)), Some(&"b".repeat(40)));
+    let second = push(
+        &source,
+        &registry,
+        &repo,
+        &tags(&["dev-2", "dev-latest"]),
+        &PushOptions {
+            annotations,
+            ..PushOptions::default()
+        },
+    )
+    .await
+    .expect("second push");
+    assert_ne!(
+        second.plan.digest, image.digest,
+        "annotations make a new manifest"
+    );
+    let pushed = registry
+        .get_manifest(&repo.with_tag("dev-latest").expect("tag"))
+        .await
+        .expect("get");
+    assert_eq!(
+        pushed.annotations().expect("ann")["dev.gitops.tree"],
+        "b".repeat(40)
+    );
+    assert_eq!(pushed.digest, second.plan.digest);
+    if let Store::Http(_) = store {
+        let made = store.requests_since(mark);
+        assert!(
+            made.iter().all(|m| m.starts_with("HEAD /v2/app/blobs/")
+                || m.starts_with("PUT /v2/app/manifests/")
+                || m.starts_with("GET /v2/app/manifests/dev-latest")),
+            "{made:?}"
+        );
+        assert_eq!(made.iter().filter(|m| m.starts_with("HEAD")).count(), 6);
+    }
+}
+
+#[tokio::test]
+async fn push_of_existing_layers_is_heads_and_manifest_puts_on_a_registry() {
+    push_with_existing_layers(Store::http()).await;
+}
+
+#[tokio::test]
+async fn push_from_a_tar_into_a_layout() {
+    push_with_existing_layers(Store::layout()).await;
+}
+
+#[tokio::test]
+async fn tag_deletion_support_differs_by_backend() {
+    for store in [Store::http(), Store::layout()] {
+        let repo = store.repo("app");
+        let digest = push_synthetic(&store, &repo, &[100], 9, "dev-1").await;
+        let registry = store.registry(&repo);
+        let result = registry
+            .delete_tag(&repo, "dev-1")
+            .await
+            .expect("delete tag");
+        match store {
+            Store::Http(_) => assert_eq!(result, TagDeletion::OnlyDigestDeletion),
+            Store::Layout(_) => assert_eq!(result, TagDeletion::Deleted),
+        }
+        if result == TagDeletion::OnlyDigestDeletion {
+            registry
+                .delete_manifest(&repo, &digest)
+                .await
+                .expect("delete digest");
+        }
+        let gone = registry
+            .try_resolve(&repo.with_tag("dev-1").expect("tag"))
+            .await
+            .expect("resolve");
+        assert_eq!(gone, None);
+    }
+}
+
+#[tokio::test]
+async fn missing_tag_is_not_found_and_names_the_reference() {
+    let store = Store::http();
+    let repo = store.repo("app");
+    let err = store
+        .registry(&repo)
+        .get_manifest(&repo.with_tag("nope").expect("tag"))
+        .await
+        .expect_err("missing");
+    assert!(matches!(err, RegistryError::NotFound { .. }));
+    assert!(err.to_string().contains("app:nope"), "{err}");
+    assert!(
+        store
+            .registry(&repo)
+            .list_tags(&repo)
+            .await
+            .expect("tags")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn retries_503_twice_then_succeeds() {
+    let store = Store::http();
+    let Store::Http(reg) = &store else { return };
+    let repo = store.repo("app");
+    push_synthetic(&store, &repo, &[10], 2, "dev-1").await;
+    let proxy = FaultProxy::start(reg.port(), vec![Fault::status(503), Fault::status(503)]);
+    let via = r(&format!("{}/app:dev-1", proxy.host()));
+    let registry = Registry::for_ref(&via, &options()).expect("backend");
+    let manifest = registry.get_manifest(&via).await.expect("retried");
+    assert_eq!(proxy.seen().len(), 3, "{:?}", proxy.seen());
+    assert_eq!(registry.stats().requests, 3);
+    assert!(!manifest.bytes.is_empty());
+}
+
+#[tokio::test]
+async fn honours_retry_after_on_429() {
+    let store = Store::http();
+    let Store::Http(reg) = &store else { return };
+    let repo = store.repo("app");
+    push_synthetic(&store, &repo, &[10], 4, "dev-1").await;
+    let mut fault = Fault::status(429);
+    fault.headers.push("Retry-After: 1".into());
+    let proxy = FaultProxy::start(reg.port(), vec![fault]);
+    let via = r(&format!("{}/app:dev-1", proxy.host()));
+    let registry = Registry::for_ref(&via, &options()).expect("backend");
+    registry.resolve(&via).await.expect("after Retry-After");
+    assert_eq!(proxy.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn gives_up_after_bounded_attempts() {
+    let store = Store::http();
+    let Store::Http(reg) = &store else { return };
+    let proxy = FaultProxy::start(reg.port(), (0..10).map(|_| Fault::status(502)).collect());
+    let via = r(&format!("{}/app:dev-1", proxy.host()));
+    let registry = Registry::for_ref(
+        &via,
+        &ConnectOptions {
+            max_attempts: 3,
+            ..options()
+        },
+    )
+    .expect("backend");
+    let err = registry.resolve(&via).await.expect_err("exhausted");
+    assert!(
+        matches!(
+            err,
+            RegistryError::Exhausted {
+                attempts: 3,
+                status: 502,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(proxy.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_clear_error() {
+    let port = crate::support::registry::free_port();
+    let via = r(&format!("127.0.0.1:{port}/app:dev-1"));
+    let registry = Registry::for_ref(
+        &via,
+        &ConnectOptions {
+            max_attempts: 2,
+            ..options()
+        },
+    )
+    .expect("backend");
+    let err = registry.resolve(&via).await.expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        matches!(err, RegistryError::Unreachable { attempts: 2, .. }),
+        "{text}"
+    );
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+}
+
+#[tokio::test]
+async fn rejected_manifest_put_names_the_tag() {
+    let store = Store::http();
+    let Store::Http(reg) = &store else { return };
+    let repo = store.repo("app");
+    push_synthetic(&store, &repo, &[10], 5, "dev-1").await;
+    let proxy = FaultProxy::start(
+        reg.port(),
+        vec![Fault {
+            method: Some("PUT"),
+            status: 400,
+            headers: Vec::new(),
+            body: r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#.into(),
+        }],
+    );
+    let via = r(&format!("{}/app", proxy.host()));
+    let registry = Registry::for_ref(&via, &options()).expect("backend");
+    let err = promote(
+        &registry,
+        &via.with_tag("dev-1").expect("tag"),
+        &registry,
+        &via,
+        &tags(&["staging-latest"]),
+        &PromoteOptions::default(),
+    )
+    .await
+    .expect_err("rejected");
+    let text = err.to_string();
+    assert!(
+        text.contains("staging-latest") && text.contains("MANIFEST_INVALID"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_give_a_clear_message_without_the_secret() {
+    let reg = TestRegistry::start_with_htpasswd("ci", "right-password");
+    let repo = r(&format!("{}/app", reg.host()));
+    let secret = "wr0ng-s3cret-value";
+    let wrong = ConnectOptions {
+        credentials: CredentialSource::Fixed(Credentials::Basic {
+            username: "ci".into(),
+            password: secret.into(),
+        }),
+        ..options()
+    };
+    let err = Registry::for_ref(&repo, &wrong)
+        .expect("backend")
+        .list_tags(&repo)
+        .await
+        .expect_err("401");
+    let text = err.to_string();
+    assert!(
+        matches!(err, RegistryError::Unauthorized { status: 401, .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("as user ci") && !text.contains(secret),
+        "{text}"
+    );
+    assert!(!format!("{err:?}").contains(secret));
+
+    // The right password works through the Basic challenge.
+    let right = ConnectOptions {
+        credentials: CredentialSource::Fixed(Credentials::Basic {
+            username: "ci".into(),
+            password: "right-password".into(),
+        }),
+        ..options()
+    };
+    let registry = Registry::for_ref(&repo, &right).expect("backend");
+    assert!(
+        registry
+            .list_tags(&repo)
+            .await
+            .expect("authorised")
+            .is_empty()
+    );
 }

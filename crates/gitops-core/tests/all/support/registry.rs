@@ -477,3 +477,162 @@ pub fn skopeo_raw_digest(reference: &str) -> String {
     );
     sha256_digest(&output.stdout)
 }
+
+/// A scripted answer of [`FaultProxy`].
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// Only requests with this method (any when None).
+    pub method: Option<&'static str>,
+    /// Status to answer.
+    pub status: u16,
+    /// Extra header lines (`Retry-After: 1`).
+    pub headers: Vec<String>,
+    /// Body.
+    pub body: String,
+}
+
+impl Fault {
+    /// A bare status for any method.
+    pub fn status(status: u16) -> Self {
+        Self {
+            method: None,
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+}
+
+/// A loopback TCP proxy in front of a registry that answers the first matching requests
+/// with scripted faults, then forwards (one request per connection). Stops on drop.
+pub struct FaultProxy {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultProxy {
+    /// Starts the proxy in front of `upstream_port`.
+    pub fn start(upstream_port: u16, faults: Vec<Fault>) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let faults = Arc::new(Mutex::new(faults));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (seen, faults) = (seen2.clone(), faults.clone());
+                        std::thread::spawn(move || {
+                            let _ = serve_one(stream, upstream_port, &seen, &faults);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { port, seen, stop }
+    }
+
+    /// `127.0.0.1:PORT` of the proxy.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Request lines seen (`GET /v2/...`), faulted or forwarded.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn serve_one(
+    mut client: TcpStream,
+    upstream_port: u16,
+    seen: &std::sync::Mutex<Vec<String>>,
+    faults: &std::sync::Mutex<Vec<Fault>>,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // Read the head.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+        if head.len() > 64 * 1024 {
+            return Ok(());
+        }
+    }
+    let head_text = String::from_utf8_lossy(&head).to_string();
+    let request_line = head_text.lines().next().unwrap_or_default().to_owned();
+    let method = request_line
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let length: usize = head_text
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    client.read_exact(&mut body)?;
+    if let Ok(mut s) = seen.lock() {
+        s.push(
+            request_line
+                .rsplit_once(' ')
+                .map_or(request_line.clone(), |(a, _)| a.to_owned()),
+        );
+    }
+    let fault = faults.lock().ok().and_then(|mut f| {
+        let i = f
+            .iter()
+            .position(|x| x.method.is_none_or(|m| m == method))?;
+        Some(f.remove(i))
+    });
+    if let Some(fault) = fault {
+        let mut answer = format!(
+            "HTTP/1.1 {} Fault\r\nContent-Length: {}\r\nContent-Type: application/json\r\nConnection: close\r\n",
+            fault.status,
+            fault.body.len()
+        );
+        for h in &fault.headers {
+            answer.push_str(h);
+            answer.push_str("\r\n");
+        }
+        answer.push_str("\r\n");
+        answer.push_str(&fault.body);
+        client.write_all(answer.as_bytes())?;
+        return Ok(());
+    }
+    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
+    let mut forwarded = String::new();
+    for line in head_text.split("\r\n").filter(|l| !l.is_empty()) {
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        forwarded.push_str(line);
+        forwarded.push_str("\r\n");
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+    upstream.write_all(forwarded.as_bytes())?;
+    upstream.write_all(&body)?;
+    std::io::copy(&mut upstream, &mut client)?;
+    Ok(())
+}
