@@ -11,14 +11,13 @@
 //! the clock.
 
 pub mod duration;
-pub mod event;
 pub mod image_ref;
 pub mod kustomize;
 pub mod ledger;
 pub mod metrics;
-pub mod plan;
 pub mod policy;
 #[cfg(feature = "registry")]
 pub mod registry;
 pub mod retention;
+pub mod scaffold;
 pub mod tag;

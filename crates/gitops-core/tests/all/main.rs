@@ -1,5 +1,6 @@
 //! The single integration-test binary of gitops-core (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
 
+mod metrics;
 mod registry;
 mod support;
