@@ -11,6 +11,8 @@
 //! the clock.
 
 pub mod duration;
+#[cfg(feature = "git")]
+pub mod gitops_repo;
 pub mod image_ref;
 pub mod kustomize;
 pub mod ledger;

@@ -1,6 +1,8 @@
 //! The single integration-test binary of gitops-core (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
 
+mod gitops_repo;
+mod ledger;
 mod metrics;
 mod registry;
 mod support;

@@ -1,3 +1,4 @@
 //! Shared test helpers (real components started by the tests).
 
+pub mod git;
 pub mod registry;
