@@ -10,9 +10,13 @@
 //! Time is always an input: functions take `now: DateTime<Utc>`; only the binary reads
 //! the clock.
 
+pub mod argocd;
 pub mod duration;
+pub mod gates;
 #[cfg(feature = "git")]
 pub mod gitops_repo;
+#[cfg(feature = "github")]
+pub mod github;
 pub mod image_ref;
 pub mod kustomize;
 pub mod ledger;

@@ -1,6 +1,7 @@
 //! The single integration-test binary of gitops-core (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
 
+mod gates;
 mod gitops_repo;
 mod ledger;
 mod metrics;
