@@ -72,7 +72,17 @@ impl Context {
         PolicySource::Embedded
     }
 
-    /// The policy, loaded and validated once.
+    /// Where the loaded policy came from (loads it first if needed).
+    pub fn loaded_policy(&self) -> anyhow::Result<(&Policy, &PolicySource)> {
+        self.policy()?;
+        match self.policy.get() {
+            Some((policy, source)) => Ok((policy, source)),
+            None => anyhow::bail!("the policy could not be loaded"),
+        }
+    }
+
+    /// The policy, loaded and validated once (`Policy::load`: every problem is reported
+    /// with its file:line:column; exit 2).
     pub fn policy(&self) -> anyhow::Result<&Policy> {
         if let Some((policy, _)) = self.policy.get() {
             return Ok(policy);
@@ -82,7 +92,7 @@ impl Context {
             PolicySource::File(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read policy file {}", path.display()))?;
-                Policy::from_yaml_str(&text, &path.display().to_string())?
+                Policy::load(&text, &path.display().to_string())?
             }
             PolicySource::Embedded => Policy::embedded_default(),
         };

@@ -531,6 +531,30 @@ pub mod local {
         })
     }
 
+    /// The fetch URL of the `origin` remote, with any credentials removed.
+    pub fn origin_url(dir: &Path) -> Option<String> {
+        let repo = git2::Repository::discover(dir).ok()?;
+        let remote = repo.find_remote("origin").ok()?;
+        let url = remote.url().ok()?.to_owned();
+        Some(strip_credentials(&url))
+    }
+
+    /// `https://user:token@host/x` -> `https://host/x`; other forms unchanged.
+    fn strip_credentials(url: &str) -> String {
+        match url.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((_, host))
+                    if !rest[..rest.find('/').unwrap_or(rest.len())].is_empty()
+                        && rest.find('@') < rest.find('/') =>
+                {
+                    format!("{scheme}://{host}")
+                }
+                _ => url.to_owned(),
+            },
+            None => url.to_owned(),
+        }
+    }
+
     /// The tree hash of a commit, when the repository containing `dir` has it.
     pub fn tree_of(dir: &Path, sha: &str) -> Option<String> {
         let repo = git2::Repository::discover(dir).ok()?;

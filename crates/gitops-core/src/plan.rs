@@ -497,10 +497,8 @@ pub fn plan(
 }
 
 fn release_tags(git_tag: &str, semver: bool) -> Result<Vec<String>, PlanError> {
-    if semver {
-        if let Ok(tags) = semver_tags(git_tag) {
-            return Ok(tags);
-        }
+    if let Some(tags) = semver.then(|| semver_tags(git_tag).ok()).flatten() {
+        return Ok(tags);
     }
     if is_valid_tag(git_tag) {
         Ok(vec![git_tag.to_owned()])
@@ -588,7 +586,7 @@ impl Plan {
             ));
         }
         if let Some(p) = &self.promotion {
-            out.push_str(&format!("promote from: {}\n", p.from_environment));
+            out.push_str(&format!("promote:     from {}\n", p.from_environment));
             for (name, source) in &p.source_refs {
                 out.push_str(&format!("  {name} <- {source}\n"));
             }

@@ -341,16 +341,14 @@ impl TagScheme {
     /// assert!(scheme.parse("latest").is_none());
     /// ```
     pub fn parse(&self, tag: &str) -> Option<ParsedTag> {
-        if let Some(re) = &self.latest_re {
-            if let Some(caps) = re.captures(tag) {
-                return self.from_captures(&caps, true);
-            }
+        if let Some(caps) = self.latest_re.as_ref().and_then(|re| re.captures(tag)) {
+            return self.to_parsed(&caps, true);
         }
         let caps = self.version_re.captures(tag)?;
-        self.from_captures(&caps, false)
+        self.to_parsed(&caps, false)
     }
 
-    fn from_captures(&self, caps: &regex::Captures<'_>, latest: bool) -> Option<ParsedTag> {
+    fn to_parsed(&self, caps: &regex::Captures<'_>, latest: bool) -> Option<ParsedTag> {
         let prefix = caps.name("prefix").map(|m| m.as_str().to_owned());
         let env = caps.name("env").map(|m| m.as_str().to_owned());
         let (prefix, environment) = match (prefix, env) {
@@ -440,8 +438,7 @@ fn parse_regex(parts: &[Part], prefixes: &[(String, String)]) -> Regex {
     pattern.push('$');
     // Every piece is escaped or a fixed pattern, so compilation cannot fail; fall back to a
     // never-matching pattern rather than panicking.
-    Regex::new(&pattern)
-        .unwrap_or_else(|_| Regex::new("(?!)").unwrap_or_else(|_| unreachable_regex()))
+    Regex::new(&pattern).unwrap_or_else(|_| unreachable_regex())
 }
 
 #[allow(clippy::expect_used)]
@@ -482,7 +479,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn scheme() -> TagScheme {
-        TagScheme::new(&Policy::embedded_default()).unwrap()
+        TagScheme::new(&Policy::embedded_default()).expect("test input is valid")
     }
 
     fn input(sha: &str) -> TagInput<'_> {
@@ -490,7 +487,10 @@ mod tests {
             environment: "development",
             prefix: "dev",
             sha,
-            time: Utc.with_ymd_and_hms(2025, 12, 3, 12, 0, 0).unwrap(),
+            time: Utc
+                .with_ymd_and_hms(2025, 12, 3, 12, 0, 0)
+                .single()
+                .expect("valid time"),
             branch: Some("dev"),
         }
     }
@@ -499,7 +499,7 @@ mod tests {
     fn renders_the_documented_tags() {
         let tags = scheme()
             .render(&input("860c1904a1ce19322e91ac35af1ab07466440c37"))
-            .unwrap();
+            .expect("test input is valid");
         assert_eq!(tags.all(), ["dev-860c190-20251203-120000", "dev-latest"]);
     }
 
@@ -521,17 +521,21 @@ mod tests {
         let s = scheme();
         let tags = s
             .render(&input("860c1904a1ce19322e91ac35af1ab07466440c37"))
-            .unwrap();
-        let parsed = s.parse(&tags.version).unwrap();
+            .expect("test input is valid");
+        let parsed = s.parse(&tags.version).expect("test input is valid");
         assert_eq!(parsed.prefix, "dev");
         assert_eq!(parsed.environment.as_deref(), Some("development"));
         assert_eq!(parsed.sha7.as_deref(), Some("860c190"));
         assert_eq!(
             parsed.timestamp,
-            Some(Utc.with_ymd_and_hms(2025, 12, 3, 12, 0, 0).unwrap())
+            Some(
+                Utc.with_ymd_and_hms(2025, 12, 3, 12, 0, 0)
+                    .single()
+                    .expect("valid time")
+            )
         );
         assert!(!parsed.latest);
-        let latest = s.parse("prod-latest").unwrap();
+        let latest = s.parse("prod-latest").expect("test input is valid");
         assert!(latest.latest);
         assert_eq!(latest.environment.as_deref(), Some("production"));
     }
@@ -557,10 +561,14 @@ mod tests {
             latest: None,
             semver: false,
         };
-        let s = TagScheme::from_parts(&tags, vec![("dev".into(), "development".into())]).unwrap();
+        let s = TagScheme::from_parts(&tags, vec![("dev".into(), "development".into())])
+            .expect("test input is valid");
         let mut i = input("860c1904a1ce19322e91ac35af1ab07466440c37");
         i.branch = Some("Feature/Big Thing");
-        assert_eq!(s.render(&i).unwrap().all(), ["feature-big-thing-860c190"]);
+        assert_eq!(
+            s.render(&i).expect("test input is valid").all(),
+            ["feature-big-thing-860c190"]
+        );
         i.branch = Some("///");
         assert!(matches!(s.render(&i), Err(TagError::MissingBranch { .. })));
     }
@@ -580,10 +588,13 @@ mod tests {
 
     #[test]
     fn semver() {
-        assert_eq!(semver_tags("v0.3.1").unwrap(), ["0.3.1", "0.3"]);
+        assert_eq!(
+            semver_tags("v0.3.1").expect("test input is valid"),
+            ["0.3.1", "0.3"]
+        );
         assert!(semver_tags("v1.2").is_err());
         assert_eq!(
-            semver_tags("1.0.0+build.5").unwrap(),
+            semver_tags("1.0.0+build.5").expect("test input is valid"),
             ["1.0.0_build.5", "1.0", "1"]
         );
     }

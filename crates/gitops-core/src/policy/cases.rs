@@ -173,7 +173,7 @@ pub enum CasesError {
         case: String,
         /// The event error.
         #[source]
-        source: EventError,
+        source: Box<EventError>,
     },
 }
 
@@ -215,7 +215,7 @@ fn run_case(policy: &Policy, case: &Case, origin: &str) -> Result<CaseResult, Ca
     let wrap = |source| CasesError::Event {
         origin: origin.to_owned(),
         case: case.name.clone(),
-        source,
+        source: Box::new(source),
     };
     let event = Event::from_flags(&EventFlags {
         event: ev.event.clone(),

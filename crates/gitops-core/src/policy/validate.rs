@@ -328,8 +328,8 @@ fn check_tags(policy: &Policy, out: &mut Collector) {
             Some("the immutable tag must identify the commit, e.g. {prefix}-{sha7}-{timestamp}"),
         );
     }
-    if let Some(latest) = &policy.tags.latest {
-        if !attributable(latest) {
+    if let Some(latest) = policy.tags.latest.as_ref().filter(|l| !attributable(l)) {
+        {
             out.push(
                 vec![key("tags"), key("latest")],
                 format!("moving tag template '{latest}' has neither {{prefix}} nor {{env}}"),
