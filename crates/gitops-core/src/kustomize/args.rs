@@ -60,6 +60,16 @@ pub fn parse_image_arg(arg: &str) -> Result<ImageEdit, KustomizeError> {
             "it has neither `=<newimage>`, `:<newtag>` nor `@<digest>`".to_owned(),
         ));
     }
+    for (part, separator) in [(tag, ':'), (digest, '@')] {
+        if part == Some("") {
+            return Err(invalid(format!("nothing follows `{separator}`")));
+        }
+    }
+    if key.is_some() && name.is_empty() {
+        return Err(invalid(
+            "nothing follows `=` (give the new image name, or `*`)".to_owned(),
+        ));
+    }
     let image_name = key.unwrap_or(name);
     check_name(image_name).map_err(|problem| invalid(format!("image name {problem}")))?;
     if image_name == PRESERVE {

@@ -194,7 +194,7 @@ pub enum KustomizeError {
         reason: String,
     },
     /// The file is not valid YAML.
-    #[error("the kustomization is not valid YAML{}: {message}; fix the syntax there (nothing was changed)", at(*.line, *.column))]
+    #[error("the kustomization is not valid YAML{}: {message}; fix the file and retry (nothing was changed)", at(*.line, *.column))]
     Malformed {
         /// 1-based line of the problem (0 when unknown).
         line: usize,
@@ -207,7 +207,7 @@ pub enum KustomizeError {
         source: serde_norway::Error,
     },
     /// Valid YAML, but not a kustomization shape this editor can change.
-    #[error("the kustomization{} {problem}; {hint} (nothing was changed)", at(*.line, *.column))]
+    #[error("unusable kustomization{}: {problem}; {hint} (nothing was changed)", at(*.line, *.column))]
     Invalid {
         /// 1-based line (0 when unknown).
         line: usize,

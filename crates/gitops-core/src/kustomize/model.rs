@@ -103,24 +103,33 @@ pub(crate) struct Outcome {
 
 /// Parses the document; an empty document is an empty mapping.
 pub(crate) fn parse_document(text: &str) -> Result<Mapping, KustomizeError> {
-    let value: Value = serde_norway::from_str(text).map_err(|source| {
-        let (line, column) = source.location().map_or((0, 0), |l| (l.line(), l.column()));
-        KustomizeError::Malformed {
-            line,
-            column,
-            message: source.to_string(),
-            source,
-        }
-    })?;
+    let value: Value = serde_norway::from_str(text).map_err(malformed)?;
     match value {
         Value::Mapping(mapping) => Ok(mapping),
         Value::Null => Ok(Mapping::new()),
         other => Err(KustomizeError::Invalid {
             line: 0,
             column: 0,
-            problem: format!("is {} rather than a mapping of fields", describe(&other)),
+            problem: format!(
+                "the document is {} rather than a mapping of fields",
+                describe(&other)
+            ),
             hint: "a kustomization starts with fields such as `resources:` or `images:`".to_owned(),
         }),
+    }
+}
+
+/// A parser error as [`KustomizeError::Malformed`], its location taken out of the message.
+pub(crate) fn malformed(source: serde_norway::Error) -> KustomizeError {
+    let (line, column) = source.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let message = source
+        .to_string()
+        .replacen(&format!(" at line {line} column {column}"), "", 1);
+    KustomizeError::Malformed {
+        line,
+        column,
+        message,
+        source,
     }
 }
 
@@ -151,7 +160,7 @@ pub(crate) fn list<'a>(doc: &'a Mapping, key: &'static str) -> Result<&'a [Value
                             index: Some(index),
                             field: Some("name"),
                             problem: format!(
-                                "`{key}` entry {} has a `name` that is {}, not a string",
+                                "the `name` of `{key}` entry {} is {}, not a string",
                                 index + 1,
                                 describe(other)
                             ),
@@ -165,7 +174,7 @@ pub(crate) fn list<'a>(doc: &'a Mapping, key: &'static str) -> Result<&'a [Value
         Some(other) => Err(DataProblem {
             index: None,
             field: None,
-            problem: format!("has `{key}:` holding {}, not a list", describe(other)),
+            problem: format!("`{key}:` holds {}, not a list", describe(other)),
             hint: format!("write `{key}:` as a list of entries (`- name: ...`)"),
         }),
     }
@@ -342,7 +351,7 @@ pub(crate) fn read_images(text: &str) -> Result<Vec<ImageEntry>, KustomizeError>
                         index: Some(index),
                         field: Some(key),
                         problem: format!(
-                            "has `{key}` of image entry {} as {}, not a string (kustomize cannot build this)",
+                            "`{key}` of `images` entry {} is {}, not a string (kustomize cannot build this)",
                             index + 1,
                             describe(other)
                         ),
@@ -368,9 +377,10 @@ pub(crate) fn read_replicas(text: &str) -> Result<Vec<ReplicaEdit>, KustomizeErr
     let items = list(&doc, "replicas").map_err(|p| super::text::locate(text, "replicas", p))?;
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let count = match item.get("count") {
-            Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64().unwrap_or_default(),
-            other => {
+        let count = match item.get("count").and_then(Value::as_i64) {
+            Some(count) => count,
+            None => {
+                let other = item.get("count");
                 return Err(super::text::locate(
                     text,
                     "replicas",
@@ -378,7 +388,7 @@ pub(crate) fn read_replicas(text: &str) -> Result<Vec<ReplicaEdit>, KustomizeErr
                         index: Some(index),
                         field: Some("count"),
                         problem: format!(
-                            "has replicas entry {} with `count` {}, not a whole number",
+                            "`count` of `replicas` entry {} is {}, not a whole number",
                             index + 1,
                             other.map_or_else(|| "missing".to_owned(), describe)
                         ),

@@ -198,6 +198,9 @@ fn parse_field(s: &str, col: usize, line: usize) -> Option<Field> {
 /// One `- ...` item of the list.
 #[derive(Debug, Clone)]
 struct Entry {
+    /// First line of the comments right above the dash line that belong to this entry
+    /// (at the dash's indentation or less); `dash` when there are none.
+    lead: usize,
     /// The dash line.
     dash: usize,
     /// One past the entry's last line (comments up to the next item belong to it).
@@ -343,9 +346,30 @@ impl<'a> Layout<'a> {
             block.parsed = false;
             return;
         }
+        let leads: Vec<usize> = dashes
+            .iter()
+            .enumerate()
+            .map(|(n, &dash)| {
+                let floor = if n == 0 {
+                    block.key_line + 1
+                } else {
+                    dashes[n - 1] + 1
+                };
+                let mut lead = dash;
+                while lead > floor && {
+                    let c = self.lines[lead - 1].content;
+                    is_comment(c) && indent(c) <= seq_indent
+                } {
+                    lead -= 1;
+                }
+                lead
+            })
+            .collect();
         for (n, &dash) in dashes.iter().enumerate() {
-            let end = dashes.get(n + 1).copied().unwrap_or(block.end);
-            block.entries.push(self.parse_entry(dash, end, seq_indent));
+            let end = leads.get(n + 1).copied().unwrap_or(block.end);
+            let mut entry = self.parse_entry(dash, end, seq_indent);
+            entry.lead = leads[n];
+            block.entries.push(entry);
         }
     }
 
@@ -359,6 +383,7 @@ impl<'a> Layout<'a> {
             rest.is_empty() || rest.starts_with('#') || after.starts_with('\t')
         };
         let mut entry = Entry {
+            lead: dash,
             dash,
             end,
             key_col,
@@ -475,6 +500,16 @@ pub(crate) fn apply(text: &str, plan: &Plan) -> Result<String, KustomizeError> {
         return Ok(text.to_owned());
     }
     let layout = Layout::scan(body);
+    if doc.contains_key(key) && layout.find_key(key).is_none() {
+        return Err(KustomizeError::Invalid {
+            line: 0,
+            column: 0,
+            problem: format!(
+                "`{key}:` is written in a form this editor cannot find line by line (a flow-style `{{...}}` document or a multi-line key)"
+            ),
+            hint: format!("write the kustomization in block style with a plain `{key}:` key"),
+        });
+    }
     let edited = edit(&layout, plan, existing, &outcomes);
     let mut expected = doc.clone();
     expected.insert(
@@ -596,7 +631,7 @@ fn edit<'a>(layout: &Layout<'a>, plan: &Plan, existing: &[Value], outcomes: &[Ou
             let seq_indent = block
                 .seq_indent
                 .unwrap_or(layout.top_indent + file_seq_indent);
-            let first_entry = block.entries.first().map_or(block.end, |e| e.dash);
+            let first_entry = block.entries.first().map_or(block.end, |e| e.lead);
             verbatim(0..first_entry, &mut out);
             for outcome in outcomes {
                 match outcome.source {
@@ -604,8 +639,11 @@ fn edit<'a>(layout: &Layout<'a>, plan: &Plan, existing: &[Value], outcomes: &[Ou
                         let entry = &block.entries[i];
                         let old = existing[i].as_mapping();
                         if old == Some(&outcome.entry) {
-                            verbatim(entry.dash..entry.end, &mut out);
-                        } else if entry.simple && same_keys(entry, old) {
+                            verbatim(entry.lead..entry.end, &mut out);
+                            continue;
+                        }
+                        verbatim(entry.lead..entry.dash, &mut out);
+                        if entry.simple && same_keys(entry, old) {
                             out.extend(edit_entry(
                                 lines,
                                 entry,

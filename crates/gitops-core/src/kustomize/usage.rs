@@ -43,15 +43,7 @@ fn is_remote(path: &str) -> bool {
 pub fn container_images(manifest: &str) -> Result<Vec<String>, KustomizeError> {
     let mut out = Vec::new();
     for document in serde_norway::Deserializer::from_str(manifest) {
-        let value = Value::deserialize(document).map_err(|source| {
-            let (line, column) = source.location().map_or((0, 0), |l| (l.line(), l.column()));
-            KustomizeError::Malformed {
-                line,
-                column,
-                message: source.to_string(),
-                source,
-            }
-        })?;
+        let value = Value::deserialize(document).map_err(model::malformed)?;
         collect_images(&value, &mut out);
     }
     Ok(out)

@@ -3,6 +3,7 @@
 
 mod gates;
 mod gitops_repo;
+mod kustomize;
 mod ledger;
 mod metrics;
 mod registry;
