@@ -1,3 +1,4 @@
 //! The single integration-test binary of gitops-action (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
+mod cli_registry;
 mod docs_policy;
