@@ -11,11 +11,22 @@
 //! children, referrers, `sha256-<hex>.sig|.att|.sbom` tags, deployed digests) is kept; tags
 //! that do not parse under the policy are kept.
 
+mod deployed;
 mod planner;
 mod report;
+
+pub use deployed::*;
 
 pub use planner::*;
 pub use report::*;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(any(feature = "registry", feature = "github"))]
+mod executor;
+#[cfg(any(feature = "registry", feature = "github"))]
+pub use executor::*;
+
+#[cfg(feature = "registry")]
+pub mod oci;

@@ -379,6 +379,10 @@ pub struct Deletion {
     /// layers shared with kept images stay).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// Digests that must be deleted first (the index listing it, the subject it signs); if
+    /// one of them is not deleted, neither is this one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 /// Kept/deleted counts of one environment (or `(other)` for tags of no environment).
@@ -691,8 +695,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         keep_min.push(set);
     }
     for &(i, _) in &pending_expired {
-        if let Some(env_index) = environment[i] {
-            if keep_min[env_index].contains(&tag_digest[i]) {
+        if let Some(env_index) = environment[i]
+            && keep_min[env_index].contains(&tag_digest[i])
+        {
+            {
                 let keep_min = policy.environments[env_index].retention.keep_min;
                 stages[i] = Stage::Anchor(Reason::KeepMin { keep_min });
             }
@@ -721,8 +727,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     }
     // Seeded in input order so reasons never depend on hash order.
     for &did in &tag_digest {
-        if let Some(&i) = best_anchor.get(&did) {
-            if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(did) {
+        if let Some(&i) = best_anchor.get(&did)
+            && let std::collections::hash_map::Entry::Vacant(e) = kept.entry(did)
+        {
+            {
                 e.insert(Via::Tag(i));
                 work.push(did);
             }
@@ -837,12 +845,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     // A referrer tag due because its subject is deleted depends on that subject.
     let mut tag_deps: HashMap<u32, Vec<u32>> = HashMap::new();
     for &i in &due_referrer {
-        if let Stage::Referrer(_, subject) = &stages[i] {
-            if let Some(&sid) = digests.index.get(subject.as_str()) {
-                if candidate_set.contains(&sid) {
-                    tag_deps.entry(tag_digest[i]).or_default().push(sid);
-                }
-            }
+        if let Stage::Referrer(_, subject) = &stages[i]
+            && let Some(&sid) = digests.index.get(subject.as_str())
+            && candidate_set.contains(&sid)
+        {
+            tag_deps.entry(tag_digest[i]).or_default().push(sid);
         }
     }
     let all_deps = |id: u32| -> Vec<u32> {
@@ -1000,6 +1007,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         size: manifest_of
             .get(&id)
             .and_then(|&m| inventory.manifests[m].size),
+        after: all_deps(id)
+            .into_iter()
+            .map(|d| digests.names[d as usize].to_owned())
+            .collect(),
     };
     let deletions: Vec<Deletion> = order.iter().map(|&id| deletion(id)).collect();
     let deferred: Vec<Deletion> = candidate_ids

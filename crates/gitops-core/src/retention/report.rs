@@ -131,7 +131,7 @@ fn bytes_text((total, complete): (u64, bool), any: bool) -> String {
     } else if complete {
         human_bytes(total)
     } else {
-        format!("at least {}", human_bytes(total))
+        format!("{} + unknown", human_bytes(total))
     }
 }
 
@@ -217,7 +217,7 @@ pub fn render_plan(plan: &RetentionPlan) -> String {
         .count();
     let _ = writeln!(
         out,
-        "{} tag(s): {kept} kept, {deleted} deleted, {} deferred; {} digest(s) to delete, {} freed at most.",
+        "{} tag(s): {kept} kept, {deleted} deleted, {} deferred; {} digest(s) to delete, up to {} freed.",
         plan.tags.len(),
         plan.tags.len() - kept - deleted,
         plan.deletions.len(),

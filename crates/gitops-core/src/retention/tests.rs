@@ -1,4 +1,5 @@
 //! Unit and property tests of the pure planner.
+#![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
@@ -597,10 +598,11 @@ proptest! {
                     prop_assert!(!deleted.contains(c.as_str()), "child {} of surviving {}", c, m.digest);
                 }
             }
-            if let Some(s) = &m.subject {
-                if !deleted.contains(s.as_str()) && inventory.tags.iter().any(|t| &t.digest == s) {
-                    prop_assert!(!deleted.contains(m.digest.as_str()));
-                }
+            if let Some(s) = &m.subject
+                && !deleted.contains(s.as_str())
+                && inventory.tags.iter().any(|t| &t.digest == s)
+            {
+                prop_assert!(!deleted.contains(m.digest.as_str()));
             }
         }
         // Deleted digests come after every index that lists them.

@@ -7,4 +7,5 @@ mod kustomize;
 mod ledger;
 mod metrics;
 mod registry;
+mod retention;
 mod support;
