@@ -114,6 +114,10 @@ impl Policy {
         let schema = super::json_schema();
         let mut unknown = Vec::new();
         walk(root, &schema, &schema, &mut Vec::new(), &mut unknown, 0);
+        let unknown_paths: Vec<(Vec<PathSeg>, String)> = unknown
+            .iter()
+            .map(|u| (u.parent.clone(), u.key.clone()))
+            .collect();
         for found in unknown {
             let candidates: Vec<&str> = found.known.iter().map(String::as_str).collect();
             let (message, help) = match closest(&found.key, &candidates) {
@@ -133,42 +137,60 @@ impl Policy {
                 help,
             ));
         }
-        let policy: Policy = match serde_norway::from_str(text) {
-            Ok(policy) => policy,
+        let parsed: Result<Policy, _> = serde_norway::from_str(text);
+        let policy = match parsed {
+            Ok(policy) => Some(policy),
             Err(err) => {
                 let message = strip_location(&err.to_string());
                 // An unknown field was already reported with a suggestion by the walk.
-                if diagnostics.is_empty() || !message.contains("unknown field") {
+                if unknown_paths.is_empty() || !message.contains("unknown field") {
                     let position = err.location().map(|l| Position {
                         line: l.line(),
                         column: l.column(),
                     });
                     diagnostics.push(diag(position, None, message, type_help(&err)));
+                    None
+                } else {
+                    // Drop the unknown keys and try again, so the cross-field checks still
+                    // run and one report lists everything.
+                    without_unknown(text, &unknown_paths)
                 }
-                return Err(invalid(diagnostics));
             }
         };
-        if !diagnostics.is_empty() {
+        let Some(policy) = policy else {
             return Err(invalid(diagnostics));
-        }
+        };
         let issues = policy.validate();
-        if issues.is_empty() {
+        if issues.is_empty() && diagnostics.is_empty() {
             return Ok(policy);
         }
-        Err(invalid(
-            issues
-                .into_iter()
-                .map(|issue| {
-                    diag(
-                        map.locate(&issue.path),
-                        Some(DisplayPath(&issue.path).to_string()),
-                        issue.message,
-                        issue.help,
-                    )
-                })
-                .collect(),
-        ))
+        diagnostics.extend(issues.into_iter().map(|issue| {
+            diag(
+                map.locate(&issue.path),
+                Some(DisplayPath(&issue.path).to_string()),
+                issue.message,
+                issue.help,
+            )
+        }));
+        diagnostics.sort_by_key(|d| d.position);
+        Err(invalid(diagnostics))
     }
+}
+
+/// The policy parsed with the given keys removed, when that makes it parse.
+fn without_unknown(text: &str, unknown: &[(Vec<PathSeg>, String)]) -> Option<Policy> {
+    let mut value: serde_norway::Value = serde_norway::from_str(text).ok()?;
+    for (parent, key) in unknown {
+        let mut node = &mut value;
+        for seg in parent {
+            node = match seg {
+                PathSeg::Key(k) => node.get_mut(k.as_str())?,
+                PathSeg::Index(i) => node.get_mut(*i)?,
+            };
+        }
+        node.as_mapping_mut()?.remove(key.as_str());
+    }
+    serde_norway::from_value(value).ok()
 }
 
 fn strip_location(message: &str) -> String {

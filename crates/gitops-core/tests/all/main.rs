@@ -1,11 +1,15 @@
 //! The single integration-test binary of gitops-core (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
 
+mod event;
 mod gates;
 mod gitops_repo;
 mod kustomize;
 mod ledger;
 mod metrics;
+mod plan;
+mod policy;
 mod registry;
 mod retention;
 mod support;
+mod tag;
