@@ -1,0 +1,3 @@
+//! Shared test helpers (real components started by the tests).
+
+pub mod git;
