@@ -470,6 +470,11 @@ fn argocd_application(options: &ScaffoldOptions, env: &Env) -> String {
 fn flux_manifests(options: &ScaffoldOptions, env: &Env) -> String {
     format!(
         "# Flux pulls branch {branch} and applies the {name} overlay; prune removes what git no longer has.\n\
+         # Flux does not create namespaces: this one is created with the sources.\n\
+         apiVersion: v1\n\
+         kind: Namespace\n\
+         metadata:\n  name: {namespace}\n\
+         ---\n\
          apiVersion: source.toolkit.fluxcd.io/v1\n\
          kind: GitRepository\n\
          metadata:\n  name: {app}-{prefix}\n  namespace: flux-system\n\
@@ -478,7 +483,7 @@ fn flux_manifests(options: &ScaffoldOptions, env: &Env) -> String {
          apiVersion: kustomize.toolkit.fluxcd.io/v1\n\
          kind: Kustomization\n\
          metadata:\n  name: {app}-{prefix}\n  namespace: flux-system\n\
-         spec:\n  interval: 5m\n  path: ./{path}\n  prune: true\n  wait: true\n  timeout: 3m\n  targetNamespace: {namespace}\n  \
+         spec:\n  interval: 5m\n  path: ./{path}\n  prune: true\n  wait: true\n  timeout: 3m\n  \
          sourceRef:\n    kind: GitRepository\n    name: {app}-{prefix}\n",
         name = env.name,
         app = options.app,
@@ -529,7 +534,7 @@ fn workflow(options: &ScaffoldOptions, envs: &[Env]) -> String {
          \n\
          concurrency:\n  group: gitops-${{{{ github.ref }}}}\n  cancel-in-progress: false\n\
          \n\
-         jobs:\n  pipeline:\n    uses: {workflow}\n    with:\n      policy: gitops.yaml\n      test-command: echo \"add your lint and unit tests here\"\n      health-check-urls: '{{{urls}}}'\n      registry-username: ${{{{ github.actor }}}}\n    secrets:\n      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}\n",
+         jobs:\n  pipeline:\n    uses: {workflow}\n    with:\n      policy: gitops.yaml\n      test-command: echo \"add your lint and unit tests here\"\n      health-check-urls: '{{{urls}}}'\n      registry-username: ${{{{ github.actor }}}}\n    secrets:\n      # GHCR: pass secrets.GITHUB_TOKEN; other registries: a repository secret.\n      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}\n",
         workflow = options.workflow,
         urls = urls.join(","),
     )

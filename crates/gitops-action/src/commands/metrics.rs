@@ -34,6 +34,10 @@ pub struct MetricsArgs {
     /// Length of the window ending now (`90d`, `12w`, `30d`).
     #[arg(long, default_value = "90d", value_name = "DURATION")]
     pub since: HumanDuration,
+    /// End of the window: an RFC 3339 time or a UTC date (`2026-09-30` means its end).
+    /// Default: now. Gives reproducible reports, e.g. for a past quarter.
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub until: Option<DateTime<Utc>>,
     /// Only this environment (reported even without deployments).
     #[arg(long = "env", value_name = "NAME")]
     pub environment: Option<String>,
@@ -142,7 +146,7 @@ pub fn run(args: MetricsArgs, ctx: &Context) -> anyhow::Result<Status> {
     }
 
     let options = MetricsOptions {
-        now: ctx.now,
+        now: args.until.unwrap_or(ctx.now),
         window: args.since.as_chrono(),
         environment: args.environment.clone(),
         environment_order: policy.environments.keys().cloned().collect(),
@@ -168,6 +172,20 @@ pub fn run(args: MetricsArgs, ctx: &Context) -> anyhow::Result<Status> {
         .write_all(text.as_bytes())
         .context("cannot write to stdout")?;
     Ok(Status::Success)
+}
+
+/// `--until`: RFC 3339, or a date meaning the last second of that UTC day.
+fn parse_until(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(23, 59, 59))
+        .map(|time| time.and_utc())
+        .ok_or_else(|| {
+            format!("'{text}' is neither an RFC 3339 time (2026-09-30T12:00:00Z) nor a date (2026-09-30)")
+        })
 }
 
 /// Ledger candidates: the commits of the given branches, newest first, each once.

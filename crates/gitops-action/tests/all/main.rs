@@ -1,6 +1,9 @@
 //! The single integration-test binary of gitops-action (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
 mod cli_deploy;
+mod cli_init;
+mod cli_metrics;
 mod cli_registry;
 mod docs_policy;
+mod metrics_html;
 mod support;

@@ -175,6 +175,11 @@ pub(super) fn timeline(
             && t >= start
         {
             let x = x_of(t);
+            // Too close to an edge for its label: the start and end dates are written there.
+            if !(L + 60.0..=W - R - 60.0).contains(&x) {
+                month = next_month(month);
+                continue;
+            }
             let _ = write!(
                 out,
                 r#"<line class="grid" x1="{x:.1}" x2="{x:.1}" y1="14" y2="{axis_y}"/><text class="axis-label" x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#,
@@ -233,8 +238,8 @@ pub(super) fn timeline(
         let _ = write!(
             out,
             r#"<line class="{class}" x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}"><title>{} {} {}</title></line>"#,
-            axis_y - 12.0,
-            axis_y + 4.0,
+            axis_y - 22.0,
+            axis_y + 6.0,
             event.kind.as_str(),
             escape(short(&event.id)),
             event.time.format("%Y-%m-%d %H:%M UTC")

@@ -11,5 +11,6 @@ mod plan;
 mod policy;
 mod registry;
 mod retention;
+mod scaffold;
 mod support;
 mod tag;
