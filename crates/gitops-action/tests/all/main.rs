@@ -4,6 +4,7 @@ mod cli_deploy;
 mod cli_init;
 mod cli_metrics;
 mod cli_registry;
+mod cli_retention;
 mod docs_policy;
 mod metrics_html;
 mod support;
