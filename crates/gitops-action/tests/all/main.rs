@@ -5,7 +5,6 @@ mod cli_init;
 mod cli_metrics;
 mod cli_registry;
 mod cli_retention;
-mod cli_retention;
 mod docs_policy;
 mod metrics_html;
 mod support;
