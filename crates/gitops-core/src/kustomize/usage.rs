@@ -71,12 +71,15 @@ pub fn image_matches(name: &str, reference: &str) -> bool {
     split_image(reference).0 == name
 }
 
-/// What a kustomization's `images:` entries turn a container reference into (the first
-/// matching entry applies, as in kustomize's image transformer).
+/// What a kustomization's `images:` entries turn a container reference into. Entries apply
+/// in order, each to the result of the previous ones, as kustomize's image transformers do.
 pub fn transform_reference(entries: &[ImageEntry], reference: &str) -> String {
-    let (_, tag, _) = split_image(reference);
-    entries
-        .iter()
-        .find(|entry| image_matches(&entry.name, reference))
-        .map_or_else(|| reference.to_owned(), |entry| entry.render(tag))
+    entries.iter().fold(reference.to_owned(), |current, entry| {
+        if image_matches(&entry.name, &current) {
+            let (_, tag, _) = split_image(&current);
+            entry.render(tag)
+        } else {
+            current
+        }
+    })
 }
