@@ -22,7 +22,7 @@ use crate::github_actions;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct EventArgs {
     /// Event: push, pull_request, pull_request_target, workflow_dispatch or schedule.
-    /// Default: push when --branch or --tag is given.
+    /// Default: push when --branch or --git-tag is given.
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,
     /// The pushed branch, or a pull request's head branch.
@@ -32,7 +32,7 @@ pub struct EventArgs {
     #[arg(long, value_name = "BRANCH")]
     pub base: Option<String>,
     /// The git tag of a tag push (e.g. v1.2.3).
-    #[arg(long = "git-tag", alias = "tag", value_name = "TAG")]
+    #[arg(long = "git-tag", visible_alias = "tag", value_name = "TAG")]
     pub git_tag: Option<String>,
     /// The commit (at least 7 hex characters; 40 is best). Default: the event's, else HEAD.
     #[arg(long, value_name = "SHA")]

@@ -3,8 +3,11 @@
 mod cli_deploy;
 mod cli_init;
 mod cli_metrics;
+mod cli_plan;
+mod cli_policy;
 mod cli_registry;
 mod cli_retention;
+mod cli_tag;
 mod docs_policy;
 mod metrics_html;
 mod support;

@@ -124,16 +124,17 @@ impl SourceMap {
     }
 
     /// The position of the deepest existing part of `path`: a key's own position for a
-    /// key step, the element's position for an index step. `None` for an empty document.
+    /// key step, the element's position for an index step. `None` when not even the first
+    /// step exists (the value comes from a default) or the document is empty.
     pub(crate) fn locate(&self, path: &[PathSeg]) -> Option<Position> {
         let mut node = self.root.as_ref()?;
-        let mut at = node.at;
+        let mut at = None;
         for seg in path {
             match (seg, &node.kind) {
                 (PathSeg::Key(k), NodeKind::Map(entries)) => {
                     match entries.iter().find(|e| &e.key == k) {
                         Some(entry) => {
-                            at = entry.at;
+                            at = Some(entry.at);
                             node = &entry.value;
                         }
                         None => break,
@@ -141,7 +142,7 @@ impl SourceMap {
                 }
                 (PathSeg::Index(i), NodeKind::Seq(items)) => match items.get(*i) {
                     Some(item) => {
-                        at = item.at;
+                        at = Some(item.at);
                         node = item;
                     }
                     None => break,
@@ -149,7 +150,7 @@ impl SourceMap {
                 _ => break,
             }
         }
-        Some(at)
+        at
     }
 }
 

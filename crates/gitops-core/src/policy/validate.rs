@@ -340,6 +340,9 @@ fn check_tags(policy: &Policy, out: &mut Collector) {
     // Render once per environment with sample values to catch prefixes or literals that make
     // an invalid tag (long names, characters OCI tags forbid).
     for (name, env) in &policy.environments {
+        if !is_valid_tag(&env.tag_prefix) {
+            continue; // reported on the prefix itself
+        }
         let sample = TagInput {
             environment: name,
             prefix: &env.tag_prefix,
