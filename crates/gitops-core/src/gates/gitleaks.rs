@@ -83,7 +83,15 @@ pub fn evaluate_gitleaks(findings: &[GitleaksFinding], source: &str) -> GateOutc
         summary: if passed {
             "no secret found".to_owned()
         } else {
-            format!("{} secrets found", listed.len())
+            format!(
+                "{} {} found",
+                listed.len(),
+                if listed.len() == 1 {
+                    "secret"
+                } else {
+                    "secrets"
+                }
+            )
         },
         reasons: Vec::new(),
         findings: listed,

@@ -127,11 +127,7 @@ pub fn parse_junit(text: &str, file: &str) -> Result<JunitSummary, GateError> {
                         .or_else(|| attr(&e, b"type"));
                 }
             }
-            b"skipped" => {
-                if current.is_some() {
-                    summary.skipped += 1;
-                }
-            }
+            b"skipped" if current.is_some() => summary.skipped += 1,
             _ => {}
         }
     }

@@ -116,7 +116,7 @@ impl GateReport {
             let verdict = if gate.passed { "PASS" } else { "FAIL" };
             let _ = writeln!(
                 out,
-                "{verdict} {:<15} {} ({})",
+                "{verdict} {:<16} {} ({})",
                 gate.gate.name(),
                 gate.summary,
                 gate.source
@@ -199,9 +199,13 @@ fn finding_text(finding: &Finding) -> String {
     format!("{location}{}", finding.message)
 }
 
-/// Keeps a value on one table row: no newlines, pipes escaped.
+/// Keeps a value on one table row: no newlines, pipes escaped, no HTML (`<anonymous>` in a
+/// stack trace must not become a tag).
 fn md_cell(text: &str) -> String {
-    text.replace('\r', "")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\r', "")
         .replace('\n', " ")
         .replace('|', "\\|")
 }

@@ -180,8 +180,13 @@ pub fn evaluate_trivy(
         )
     } else {
         format!(
-            "{} vulnerabilities at or above {at} ({total} found in total, {allowed} allow-listed)",
-            findings.len()
+            "{} {} at or above {at} ({total} found in total, {allowed} allow-listed)",
+            findings.len(),
+            if findings.len() == 1 {
+                "vulnerability"
+            } else {
+                "vulnerabilities"
+            }
         )
     };
     GateOutcome {
