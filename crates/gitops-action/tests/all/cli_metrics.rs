@@ -423,3 +423,45 @@ fn html_file_is_written_with_the_json_numbers() {
         "only report.html, no temporary files: {leftovers:?}"
     );
 }
+
+/// docs/grafana-dashboard.json only queries metrics that `--prometheus` writes, and every
+/// metric written has a panel.
+#[test]
+fn grafana_dashboard_matches_the_prometheus_metrics() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/grafana-dashboard.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let dashboard: Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(err) => panic!("{} is not JSON: {err}", path.display()),
+    };
+    let mut queried = std::collections::BTreeSet::new();
+    let names = regex::Regex::new(r"gitops_dora_[a-z0-9_]+").unwrap_or_else(|e| panic!("{e}"));
+    for panel in dashboard["panels"].as_array().cloned().unwrap_or_default() {
+        for target in panel["targets"].as_array().cloned().unwrap_or_default() {
+            let expr = target["expr"].as_str().unwrap_or_default().to_owned();
+            queried.extend(names.find_iter(&expr).map(|m| m.as_str().to_owned()));
+        }
+    }
+    let repo = ledger_repo();
+    let cwd = scratch();
+    let repo_path = repo.path().display().to_string();
+    let prom = run_gitops(
+        cwd.path(),
+        &[
+            "metrics",
+            "--gitops-repo",
+            &repo_path,
+            "--until",
+            UNTIL,
+            "--prometheus",
+        ],
+    );
+    assert_success(&prom);
+    let exposed: std::collections::BTreeSet<String> = stdout(&prom)
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(queried, exposed, "dashboard queries vs exposed metrics");
+}
