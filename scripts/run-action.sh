@@ -13,7 +13,8 @@
 #                  input with no such flag is an error rather than silently ignored.
 #   ARG_<N>_<NAME> positional arguments, in the order of N (empty: left out; each line one argument).
 #   GITOPS_BIN     the binary (the setup step's `path` output); default: `gitops` on PATH.
-#   GITHUB_OUTPUT  receives `json` (the whole result, on one line) and every top-level field of
+#   GITHUB_OUTPUT  the command writes its own outputs there (GITHUB_ACTIONS=true); this script
+#                  adds `json` (the whole result, on one line) and every other top-level field of
 #                  the JSON (snake_case and kebab-case names; strings and numbers as they are,
 #                  booleans as true/false, arrays of strings one per line, anything else as JSON).
 #                  Fields are extracted with jq when it is installed (it is on GitHub's runners).
@@ -80,6 +81,10 @@ echo "gitops --format json ${args[*]}" >&2
 
 out=$(mktemp "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/gitops-out.XXXXXX")
 trap 'rm -f "$out"' EXIT
+outputs_before=0
+if [ -n "${GITHUB_OUTPUT:-}" ] && [ -f "$GITHUB_OUTPUT" ]; then
+  outputs_before=$(wc -c <"$GITHUB_OUTPUT")
+fi
 status=0
 "$bin" --format json "${args[@]}" >"$out" || status=$?
 
@@ -88,9 +93,15 @@ if [ -s "$out" ] && [ -n "${GITHUB_OUTPUT:-}" ]; then
   json=$(sed -e 's/^[[:space:]]*//' "$out" | tr -d '\r\n')
   printf 'json=%s\n' "$json" >>"$GITHUB_OUTPUT"
   if command -v jq >/dev/null; then
-    # One output per top-level field; multi-line values use a random heredoc delimiter.
+    # Outputs the command wrote itself keep the command's format; the other top-level fields
+    # of the JSON are added, one output each; multi-line values use a random heredoc delimiter.
+    written=$(tail -c +"$((outputs_before + 1))" "$GITHUB_OUTPUT" | awk '
+      d != "" { if ($0 == d) d = ""; next }
+      /^[A-Za-z_][A-Za-z0-9_-]*<</ { i = index($0, "<<"); print substr($0, 1, i - 1); d = substr($0, i + 2); next }
+      /^[A-Za-z_][A-Za-z0-9_-]*=/ { print substr($0, 1, index($0, "=") - 1) }' |
+      jq -R -s -c 'split("\n") | map(select(length > 0))')
     delimiter="gitops_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-    jq -r --arg d "$delimiter" '
+    jq -r --arg d "$delimiter" --argjson written "$written" '
       if type == "object" then
         to_entries[]
         | (.value | if type == "string" then .
@@ -99,7 +110,9 @@ if [ -s "$out" ] && [ -n "${GITHUB_OUTPUT:-}" ]; then
                     elif type == "array" and all(.[]; type == "string") then join("\n")
                     else tojson end) as $v
         | .key as $k
-        | ([$k] + (if ($k | contains("_")) then [$k | gsub("_"; "-")] else [] end))[]
+        | ([$k] + (if ($k | contains("_")) then [$k | gsub("_"; "-")] else [] end))
+        | select(all(.[]; . as $n | $written | any(.[]; . == $n) | not))
+        | .[]
         | if ($v | contains("\n")) then "\(.)<<\($d)\n\($v)\n\($d)" else "\(.)=\($v)" end
       else empty end' "$out" >>"$GITHUB_OUTPUT" ||
       echo "::warning title=gitops::the output of 'gitops $*' is not JSON; only the 'json' output is set" >&2

@@ -1,5 +1,6 @@
 //! The single integration-test binary of gitops-action (one binary keeps link times down).
 //! Each module covers one concept; add `mod <name>;` lines below.
+mod actions;
 mod cli_deploy;
 mod cli_gate;
 mod cli_github;
