@@ -474,3 +474,46 @@ async fn sonar_refusals_fail_the_gate_and_unreachable_exits_3() {
     );
     assert!(run.stdout.contains("FAIL sonarqube"), "{}", run.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sonar_analysis_still_running_at_the_policy_timeout_fails_the_gate() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/ce/task"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(ce_task("PENDING")))
+        .mount(&server)
+        .await;
+    let dir = workdir(&[]);
+    report_task(dir.path(), &server.uri());
+    write(
+        dir.path(),
+        "gitops.yaml",
+        &gitops_core::policy::DEFAULT_POLICY_YAML.replace(
+            "sonarqube: { enabled: true }",
+            "sonarqube: { enabled: true, timeout: 1s }",
+        ),
+    );
+    let path = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || {
+        gitops(
+            &path,
+            &[
+                "gate",
+                "--sonar-report",
+                "report-task.txt",
+                "--sonar-poll-seconds",
+                "1",
+            ],
+            &[],
+        )
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("was still PENDING when the 1s timeout ran out (gates.sonarqube.timeout)"),
+        "{}",
+        run.stdout
+    );
+}

@@ -49,15 +49,15 @@ pub enum SonarError {
     },
     /// The analysis was still queued or running at the deadline.
     #[error(
-        "the SonarQube analysis {url} was still {status} after {waited_seconds}s (gates.sonarqube.timeout)"
+        "the SonarQube analysis {url} was still {status} when the {timeout_seconds}s timeout ran out (gates.sonarqube.timeout)"
     )]
     Timeout {
         /// The task URL.
         url: String,
         /// Its last status.
         status: String,
-        /// How long we waited.
-        waited_seconds: u64,
+        /// The timeout, in seconds.
+        timeout_seconds: u64,
     },
 }
 
@@ -172,14 +172,15 @@ impl SonarClient {
                 break answer.task;
             }
             let waited = started.elapsed();
-            if waited + self.poll_interval > timeout {
+            if waited >= timeout {
                 return Err(SonarError::Timeout {
                     url: task.ce_task_url.clone(),
                     status: answer.task.status,
-                    waited_seconds: waited.as_secs(),
+                    timeout_seconds: timeout.as_secs(),
                 });
             }
-            tokio::time::sleep(self.poll_interval).await;
+            // One last poll right at the deadline.
+            tokio::time::sleep(self.poll_interval.min(timeout - waited)).await;
         };
         let Some(analysis) = ce.analysis_id.clone().filter(|_| ce.status == "SUCCESS") else {
             return Ok((ce, None));

@@ -3,6 +3,7 @@
 
 mod event;
 mod gates;
+mod github;
 mod gitops_repo;
 mod kustomize;
 mod kustomize_args;
