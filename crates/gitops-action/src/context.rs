@@ -48,7 +48,7 @@ impl Context {
             format: global.format,
             verbose: global.verbose,
             policy_flag: global.policy.clone(),
-            now: Utc::now(),
+            now: clock()?,
             policy: OnceLock::new(),
         })
     }
@@ -117,6 +117,17 @@ impl Context {
     }
 }
 
+/// The current time: `GITOPS_NOW` (RFC 3339) when set, for reproducible runs and tests
+/// (the local pipeline sets it for the commands it runs), else the system clock.
+fn clock() -> anyhow::Result<DateTime<Utc>> {
+    match std::env::var("GITOPS_NOW") {
+        Ok(value) if !value.trim().is_empty() => DateTime::parse_from_rfc3339(value.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .with_context(|| format!("GITOPS_NOW='{value}' is not an RFC 3339 time such as 2025-12-03T12:00:00Z")),
+        _ => Ok(Utc::now()),
+    }
+}
+
 /// Runs a future to completion on a fresh multi-threaded Tokio runtime (for commands that
 /// talk to registries or APIs).
 pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
@@ -126,4 +137,15 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
         .build()
         .context("cannot start the async runtime")?;
     Ok(runtime.block_on(future))
+}
+
+/// Writes `text` to stdout. A closed pipe (`gitops tag | head -1`) is not an error: the
+/// reader has what it wanted, so the rest is dropped instead of panicking like `print!`.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
 }

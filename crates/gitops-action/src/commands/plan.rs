@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use gitops_core::event::{Event, EventFlags, parse_time};
 use gitops_core::plan::plan;
 
-use crate::context::Context;
+use crate::context::{Context, emit};
 use crate::exit::Status;
 use crate::github_actions;
 
@@ -143,9 +143,9 @@ pub fn run(args: PlanArgs, ctx: &Context) -> anyhow::Result<Status> {
         eprintln!("event from {origin:?}: {} {}", event.kind, event.sha);
     }
     if ctx.json() {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;
     } else {
-        print!("{}", plan.to_text());
+        emit(&plan.to_text())?;
     }
     let outputs = plan.outputs();
     github_actions::set_outputs(outputs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;

@@ -7,7 +7,7 @@ use gitops_core::policy::cases::CaseFile;
 use gitops_core::policy::{Diagnostic, Policy, PolicyError, json_schema};
 use serde::Serialize;
 
-use crate::context::{Context, PolicySource};
+use crate::context::{Context, PolicySource, emit};
 use crate::exit::{Denied, Status};
 use crate::github_actions::{self, Level, Location};
 
@@ -34,7 +34,10 @@ pub fn run(command: PolicyCommand, ctx: &Context) -> anyhow::Result<Status> {
         PolicyCommand::Check => check(ctx),
         PolicyCommand::Explain => explain(ctx),
         PolicyCommand::Schema => {
-            println!("{}", serde_json::to_string_pretty(&json_schema())?);
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json_schema())?
+            ))?;
             Ok(Status::Success)
         }
         PolicyCommand::Test { file } => test(&file, ctx),
@@ -99,7 +102,7 @@ fn check(ctx: &Context) -> anyhow::Result<Status> {
                 })
                 .collect(),
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     }
     match result {
         Ok(policy) => {
@@ -109,11 +112,11 @@ fn check(ctx: &Context) -> anyhow::Result<Status> {
                 } else {
                     ""
                 };
-                println!(
-                    "{origin}: ok, {} environment(s), {} image(s){note}",
+                emit(&format!(
+                    "{origin}: ok, {} environment(s), {} image(s){note}\n",
                     policy.environments.len(),
                     policy.images.len()
-                );
+                ))?;
             }
             Ok(Status::Success)
         }
@@ -154,10 +157,12 @@ fn explain(ctx: &Context) -> anyhow::Result<Status> {
     let (policy, source) = ctx.loaded_policy()?;
     let effective = policy.effective();
     if ctx.json() {
-        println!("{}", serde_json::to_string_pretty(&effective)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&effective)?))?;
     } else {
-        println!("# Effective policy from {source}, every default filled in.");
-        print!("{}", serde_norway::to_string(&effective)?);
+        emit(&format!(
+            "# Effective policy from {source}, every default filled in.\n{}",
+            serde_norway::to_string(&effective)?
+        ))?;
     }
     Ok(Status::Success)
 }
@@ -179,14 +184,12 @@ fn test(file: &std::path::Path, ctx: &Context) -> anyhow::Result<Status> {
     let failed = results.iter().filter(|r| !r.passed).count();
     let passed = results.len() - failed;
     if ctx.json() {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&TestJson {
-                passed,
-                failed,
-                cases: &results,
-            })?
-        );
+        let json = serde_json::to_string_pretty(&TestJson {
+            passed,
+            failed,
+            cases: &results,
+        })?;
+        emit(&format!("{json}\n"))?;
     } else {
         let mut out = String::new();
         for result in &results {
@@ -203,7 +206,7 @@ fn test(file: &std::path::Path, ctx: &Context) -> anyhow::Result<Status> {
             }
         }
         out.push_str(&format!("\n{passed} passed, {failed} failed ({origin})\n"));
-        print!("{out}");
+        emit(&out)?;
     }
     if failed > 0 {
         for result in results.iter().filter(|r| !r.passed) {

@@ -9,7 +9,7 @@ use gitops_core::tag::{TagInput, TagScheme, validate_sha};
 use serde::Serialize;
 
 use crate::commands::plan::{EventArgs, gather_event, resolve_time};
-use crate::context::Context;
+use crate::context::{Context, emit};
 use crate::exit::{Denied, Status};
 use crate::github_actions;
 
@@ -178,11 +178,11 @@ fn generate(args: &GenerateArgs, ctx: &Context) -> anyhow::Result<Status> {
             tag_prefix: env.tag_prefix.clone(),
             labels,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
         let mut text = references.join("\n");
         text.push('\n');
-        print!("{text}");
+        emit(&text)?;
     }
     if github_actions::in_actions() {
         let labels = labels(args, env_name, &sha, &rendered.version, time, true);
@@ -276,22 +276,20 @@ fn parse(text: &str, ctx: &Context) -> anyhow::Result<Status> {
         .into());
     };
     if ctx.json() {
-        println!("{}", serde_json::to_string_pretty(&parsed)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&parsed)?))?;
     } else {
-        println!("prefix:      {}", parsed.prefix);
-        println!(
-            "environment: {}",
-            parsed.environment.as_deref().unwrap_or("-")
-        );
-        println!("sha7:        {}", parsed.sha7.as_deref().unwrap_or("-"));
-        println!(
-            "timestamp:   {}",
+        let text = format!(
+            "prefix:      {}\nenvironment: {}\nsha7:        {}\ntimestamp:   {}\nlatest:      {}\n",
+            parsed.prefix,
+            parsed.environment.as_deref().unwrap_or("-"),
+            parsed.sha7.as_deref().unwrap_or("-"),
             parsed
                 .timestamp
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_else(|| "-".to_owned())
+                .unwrap_or_else(|| "-".to_owned()),
+            parsed.latest
         );
-        println!("latest:      {}", parsed.latest);
+        emit(&text)?;
     }
     Ok(Status::Success)
 }
