@@ -8,17 +8,42 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitops_core::duration::HumanDuration;
+use gitops_core::github::{GithubClient, GithubConfig, GithubError};
 use gitops_core::ledger::{CommitInfo, parse_commit};
 use gitops_core::metrics::{
     DeployEvent, DoraBands, MetricsOptions, compute, render_html, render_prometheus, render_table,
 };
 
-use crate::context::Context;
+use crate::context::{Context, block_on};
 use crate::exit::{self, Status};
+
+/// Where deployments are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// Deploy commits in the GitOps repository (rollbacks and hotfixes recognised).
+    Ledger,
+    /// GitHub deployments and their latest status (failure/error count as failed
+    /// deployments; no rollback or hotfix information).
+    Github,
+}
 
 /// Arguments of `gitops metrics`.
 #[derive(Debug, clap::Args)]
 pub struct MetricsArgs {
+    /// Where deployments are read from.
+    #[arg(long, value_enum, default_value_t = Source::Ledger)]
+    pub from: Source,
+    /// With `--from github`: the repository whose deployments are read.
+    #[arg(long, env = "GITHUB_REPOSITORY", value_name = "OWNER/NAME")]
+    pub github_repo: Option<String>,
+    /// With `--from github`: REST API root (GitHub Enterprise: `https://HOST/api/v3`).
+    #[arg(
+        long,
+        env = "GITHUB_API_URL",
+        default_value = "https://api.github.com",
+        value_name = "URL"
+    )]
+    pub github_api_url: String,
     /// Local clone of the GitOps repository holding the deploy commits. Default: the policy's
     /// `gitops.repo` when it is a local path, else the current folder.
     #[arg(long, value_name = "PATH")]
@@ -92,6 +117,47 @@ pub fn run(args: MetricsArgs, ctx: &Context) -> anyhow::Result<Status> {
         );
     }
 
+    let start = args.until.unwrap_or(ctx.now) - args.since.as_chrono();
+    let events = match args.from {
+        Source::Ledger => ledger_events(&args, policy, ctx)?,
+        Source::Github => github_events(&args, policy, start)?,
+    };
+
+    let options = MetricsOptions {
+        now: args.until.unwrap_or(ctx.now),
+        window: args.since.as_chrono(),
+        environment: args.environment.clone(),
+        environment_order: policy.environments.keys().cloned().collect(),
+        bands,
+    };
+    let report = compute(&events, &options);
+
+    if let Some(path) = &args.html {
+        write_atomically(path, render_html(&report).as_bytes())?;
+        eprintln!("wrote HTML report to {}", path.display());
+    }
+    let mut stdout = std::io::stdout().lock();
+    let text = if ctx.json() {
+        let mut text = serde_json::to_string_pretty(&report)?;
+        text.push('\n');
+        text
+    } else if args.prometheus {
+        render_prometheus(&report)
+    } else {
+        render_table(&report)
+    };
+    stdout
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")?;
+    Ok(Status::Success)
+}
+
+/// Deploy events from the ledger: the GitOps branches' deploy commits.
+fn ledger_events(
+    args: &MetricsArgs,
+    policy: &gitops_core::policy::Policy,
+    ctx: &Context,
+) -> anyhow::Result<Vec<DeployEvent>> {
     let repo_path = args.gitops_repo.clone().unwrap_or_else(|| {
         let configured = Path::new(&policy.gitops.repo);
         if policy.gitops.repo.contains("://") || policy.gitops.repo.starts_with("git@") {
@@ -145,33 +211,92 @@ pub fn run(args: MetricsArgs, ctx: &Context) -> anyhow::Result<Status> {
         );
     }
 
-    let options = MetricsOptions {
-        now: args.until.unwrap_or(ctx.now),
-        window: args.since.as_chrono(),
-        environment: args.environment.clone(),
-        environment_order: policy.environments.keys().cloned().collect(),
-        bands,
-    };
-    let report = compute(&events, &options);
+    Ok(events)
+}
 
-    if let Some(path) = &args.html {
-        write_atomically(path, render_html(&report).as_bytes())?;
-        eprintln!("wrote HTML report to {}", path.display());
+/// A repository to look source commits up in: `--source-repo`, else the one holding the
+/// current folder (if any).
+fn source_lookup(args: &MetricsArgs) -> anyhow::Result<Option<git2::Repository>> {
+    match &args.source_repo {
+        Some(path) => Ok(Some(git2::Repository::open(path).with_context(|| {
+            format!("--source-repo {} is not a git repository", path.display())
+        })?)),
+        None => Ok(git2::Repository::discover(".").ok()),
     }
-    let mut stdout = std::io::stdout().lock();
-    let text = if ctx.json() {
-        let mut text = serde_json::to_string_pretty(&report)?;
-        text.push('\n');
-        text
-    } else if args.prometheus {
-        render_prometheus(&report)
-    } else {
-        render_table(&report)
+}
+
+/// Deploy events from GitHub deployments created in the window, per environment.
+fn github_events(
+    args: &MetricsArgs,
+    policy: &gitops_core::policy::Policy,
+    start: DateTime<Utc>,
+) -> anyhow::Result<Vec<DeployEvent>> {
+    let repository = args.github_repo.clone().context(
+        "--from github needs the repository: pass --github-repo OWNER/NAME or set GITHUB_REPOSITORY",
+    )?;
+    let token = ["GITHUB_TOKEN", "GH_TOKEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()))
+        .context("--from github needs a token: set GITHUB_TOKEN (deployments: read)")?;
+    crate::github_actions::mask(&token);
+    let config = GithubConfig {
+        api_url: args.github_api_url.clone(),
+        repository,
+        token,
+        max_attempts: 4,
+        max_wait: std::time::Duration::from_secs(60),
     };
-    stdout
-        .write_all(text.as_bytes())
-        .context("cannot write to stdout")?;
-    Ok(Status::Success)
+    let environments: Vec<String> = match &args.environment {
+        Some(env) => vec![env.clone()],
+        None => policy.environments.keys().cloned().collect(),
+    };
+    let api_error = |err: GithubError| match err {
+        GithubError::Config { .. } => anyhow::Error::new(err),
+        other => exit::external(other),
+    };
+    let found = block_on(async {
+        let client = GithubClient::new(&config)?;
+        let mut found = Vec::new();
+        for environment in &environments {
+            for deployment in client.list_deployments(environment, None).await? {
+                let Ok(created) = DateTime::parse_from_rfc3339(&deployment.created_at) else {
+                    continue;
+                };
+                let created = created.with_timezone(&Utc);
+                if created < start {
+                    continue;
+                }
+                let state = client.latest_status(deployment.id).await?.map(|s| s.state);
+                found.push((environment.clone(), deployment, created, state));
+            }
+        }
+        Ok::<_, GithubError>(found)
+    })?
+    .map_err(api_error)?;
+    let lookup = source_lookup(args)?;
+    let mut events = Vec::new();
+    for (environment, deployment, time, state) in found {
+        // Pending, queued and in-progress deployments have no outcome yet.
+        let success = match state.as_deref() {
+            Some("success" | "inactive") => true,
+            Some("failure" | "error") => false,
+            _ => continue,
+        };
+        let source_commit_time = lookup
+            .as_ref()
+            .and_then(|repo| commit_time(repo, &deployment.sha));
+        events.push(DeployEvent {
+            id: format!("github-deployment-{}", deployment.id),
+            time,
+            environment,
+            kind: gitops_core::ledger::DeployKind::Deploy,
+            source_commit: (!deployment.sha.is_empty()).then(|| deployment.sha.clone()),
+            source_commit_time,
+            rollback_of: None,
+            success,
+        });
+    }
+    Ok(events)
 }
 
 /// `--until`: RFC 3339, or a date meaning the last second of that UTC day.

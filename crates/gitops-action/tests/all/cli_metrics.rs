@@ -465,3 +465,84 @@ fn grafana_dashboard_matches_the_prometheus_metrics() {
         .collect();
     assert_eq!(queried, exposed, "dashboard queries vs exposed metrics");
 }
+
+/// `--from github`: deployments and their latest status from a fake GitHub (wiremock, shaped
+/// like the REST API's deployments and statuses). Pending deployments are left out; failures
+/// count; restoring runs to the next successful deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_github_deployments() {
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let deployments = serde_json::json!([
+        {"id": 4, "sha": "d4", "ref": "main", "environment": "production", "created_at": "2026-11-20T12:00:00Z"},
+        {"id": 3, "sha": "d3", "ref": "main", "environment": "production", "created_at": "2026-11-10T11:00:00Z"},
+        {"id": 2, "sha": "d2", "ref": "main", "environment": "production", "created_at": "2026-11-10T10:00:00Z"},
+        {"id": 1, "sha": "d1", "ref": "main", "environment": "production", "created_at": "2026-11-01T10:00:00Z"},
+        {"id": 9, "sha": "d0", "ref": "main", "environment": "production", "created_at": "2026-01-01T10:00:00Z"}
+    ]);
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/shop/deployments"))
+        .and(query_param("environment", "production"))
+        .and(header("authorization", "Bearer test-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(deployments))
+        .mount(&server)
+        .await;
+    for (id, state) in [
+        (1, "inactive"),
+        (2, "failure"),
+        (3, "success"),
+        (4, "in_progress"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/acme/shop/deployments/{id}/statuses")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!([{"id": id * 10, "state": state}])),
+            )
+            .mount(&server)
+            .await;
+    }
+    let uri = server.uri();
+    let output = tokio::task::spawn_blocking(move || {
+        let cwd = scratch();
+        Command::new(env!("CARGO_BIN_EXE_gitops"))
+            .current_dir(cwd.path())
+            .args([
+                "metrics",
+                "--from",
+                "github",
+                "--env",
+                "production",
+                "--github-repo",
+                "acme/shop",
+                "--github-api-url",
+                &uri,
+                "--until",
+                UNTIL,
+                "--format",
+                "json",
+            ])
+            .env("GITHUB_TOKEN", "test-token")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_REPOSITORY")
+            .output()
+    })
+    .await;
+    let output = match output {
+        Ok(Ok(output)) => output,
+        other => panic!("cannot run gitops: {other:?}"),
+    };
+    assert_success(&output);
+    assert!(!stdout(&output).contains("test-token"));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let prod = env(&report, "production");
+    // 1 (success), 2 (failed), 3 (success); 4 is still running, 9 is outside the window.
+    assert_eq!(prod["change_failure_rate"]["deployments"], 3);
+    assert_eq!(prod["deployment_frequency"]["deployments"], 2);
+    assert_eq!(prod["change_failure_rate"]["failures"], 1);
+    assert_eq!(prod["incidents"][0]["cause"], "deploy-failed");
+    assert_eq!(prod["incidents"][0]["restored_by"], "github-deployment-3");
+    assert_eq!(prod["time_to_restore"]["median_seconds"], 3600.0);
+}
