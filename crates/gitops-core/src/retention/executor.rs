@@ -342,7 +342,12 @@ pub async fn execute<B: RetentionBackend>(
         })
         .collect();
     if !failed {
-        match backend.finish(report.deleted()).await {
+        let removed = report
+            .outcomes
+            .iter()
+            .filter(|o| o.status == DeletionStatus::Deleted)
+            .count();
+        match backend.finish(removed).await {
             Ok(started) => report.garbage_collection_started = started,
             Err(err) => progress.note(&format!("garbage collection not started: {err}")),
         }

@@ -29,4 +29,8 @@ mod executor;
 pub use executor::*;
 
 #[cfg(feature = "registry")]
+pub mod digitalocean;
+#[cfg(all(feature = "github", feature = "registry"))]
+pub mod ghcr;
+#[cfg(feature = "registry")]
 pub mod oci;
