@@ -343,7 +343,7 @@ async fn settings(server: &MockServer) {
                     env("staging", json!([]), Value::Null),
                 ]})),
         )
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/repositories/99/environments"))
@@ -356,14 +356,14 @@ async fn settings(server: &MockServer) {
                 {"id": 3756, "node_id": "MDQ6R2F0ZTM3NTY=", "type": "branch_policy"}
             ]), json!({"protected_branches": false, "custom_branch_policies": true})),
         ]})))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/app/environments/production/deployment-branch-policies"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total_count": 1, "branch_policies": [
             {"id": 361471, "node_id": "MDE2OkdhdGVCcmFuY2hQb2xpY3kzNjE0NzE=", "name": "main", "type": "branch"}
         ]})))
-        .mount(&server)
+        .mount(server)
         .await;
     let protection = |reviews: u64, checks: Value| {
         json!({
@@ -377,17 +377,17 @@ async fn settings(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/repos/acme/app/branches/main/protection"))
         .respond_with(ResponseTemplate::new(200).set_body_json(protection(1, json!(["pr-checks"]))))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/app/branches/staging/protection"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Branch not protected", "documentation_url": "https://docs.github.com/rest/branches/branch-protection#get-branch-protection", "status": "404"})))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/app/branches/dev/protection"))
         .respond_with(ResponseTemplate::new(200).set_body_json(protection(1, json!([]))))
-        .mount(&server)
+        .mount(server)
         .await;
 }
 
