@@ -25,59 +25,100 @@ fn type_of(root: &Value, schema: &Value) -> String {
         if target.get("type").and_then(Value::as_str) == Some("string") {
             return "string".to_owned();
         }
-        return reference.trim_start_matches("#/$defs/").to_lowercase().replace("policy", "") + " (object)";
+        return reference
+            .trim_start_matches("#/$defs/")
+            .to_lowercase()
+            .replace("policy", "")
+            + " (object)";
     }
     if let Some(values) = enum_values(schema) {
         return values;
     }
     match schema.get("type") {
         Some(Value::String(t)) if t == "array" => {
-            format!("list of {}", type_of(root, schema.get("items").unwrap_or(&Value::Null)))
+            format!(
+                "list of {}",
+                type_of(root, schema.get("items").unwrap_or(&Value::Null))
+            )
         }
         Some(Value::String(t)) if t == "object" => "map".to_owned(),
         Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" or "),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" or "),
         _ => schema
             .get("anyOf")
             .and_then(Value::as_array)
             .map(|alts| {
-                alts.iter().map(|a| type_of(root, a)).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" or ")
+                alts.iter()
+                    .map(|a| type_of(root, a))
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             })
             .unwrap_or_default(),
     }
 }
 
 fn enum_values(schema: &Value) -> Option<String> {
-    let alts = schema.get("oneOf").or_else(|| schema.get("enum"))?.as_array()?;
+    let alts = schema
+        .get("oneOf")
+        .or_else(|| schema.get("enum"))?
+        .as_array()?;
     let values: Vec<String> = alts
         .iter()
         .filter_map(|a| match a {
             Value::String(s) => Some(format!("`{s}`")),
-            other => other.get("const").and_then(Value::as_str).map(|s| format!("`{s}`")),
+            other => other
+                .get("const")
+                .and_then(Value::as_str)
+                .map(|s| format!("`{s}`")),
         })
         .collect();
     (!values.is_empty()).then(|| values.join(" \\| "))
 }
 
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
 }
 
 fn walk(root: &Value, schema: &Value, path: &str, out: &mut String, depth: usize) {
     let target = resolve(root, schema);
-    let Some(props) = target.get("properties").and_then(Value::as_object) else { return };
-    let required: Vec<&str> =
-        target.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let Some(props) = target.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let required: Vec<&str> = target
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     for (name, prop) in props {
-        let key = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+        let key = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
         let description = prop
             .get("description")
             .or_else(|| resolve(root, prop).get("description"))
             .and_then(Value::as_str)
             .map(one_line)
             .unwrap_or_default();
-        let requirement = if required.contains(&name.as_str()) { "required" } else { "optional" };
-        let _ = writeln!(out, "| `{key}` | {} | {requirement} | {description} |", type_of(root, prop));
+        let requirement = if required.contains(&name.as_str()) {
+            "required"
+        } else {
+            "optional"
+        };
+        let _ = writeln!(
+            out,
+            "| `{key}` | {} | {requirement} | {description} |",
+            type_of(root, prop)
+        );
         if depth < 6 {
             walk(root, prop, &key, out, depth + 1);
             if let Some(items) = prop.get("items") {
@@ -101,7 +142,11 @@ fn generate() -> String {
          Unknown keys are errors. Editors can validate the file against the schema printed by \
          `gitops policy schema`.\n\n",
     );
-    let _ = writeln!(out, "{}\n", one_line(schema["description"].as_str().unwrap_or_default()));
+    let _ = writeln!(
+        out,
+        "{}\n",
+        one_line(schema["description"].as_str().unwrap_or_default())
+    );
     out.push_str("| key | type | | meaning and default |\n|---|---|---|---|\n");
     walk(&schema, &schema, "", &mut out, 0);
     out.push_str("\n## The embedded default\n\n```yaml\n");
@@ -123,7 +168,14 @@ fn policy_reference_is_in_sync_with_the_schema() {
         "docs/policy.md is out of date with the policy schema; regenerate it with \
          `UPDATE_DOCS=1 cargo test -p gitops-action --test all docs_policy`"
     );
-    for key in ["environments.<name>.retention.max_age", "tags.template", "gates.coverage.min_percent"] {
-        assert!(generated.contains(&format!("`{key}`")), "{key} missing from the reference");
+    for key in [
+        "environments.<name>.retention.max_age",
+        "tags.template",
+        "gates.coverage.min_percent",
+    ] {
+        assert!(
+            generated.contains(&format!("`{key}`")),
+            "{key} missing from the reference"
+        );
     }
 }

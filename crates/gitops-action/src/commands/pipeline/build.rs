@@ -44,7 +44,9 @@ fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current).with_context(|| format!("cannot list {}", current.display()))? {
+        for entry in std::fs::read_dir(&current)
+            .with_context(|| format!("cannot list {}", current.display()))?
+        {
             let entry = entry?;
             let path = entry.path();
             if entry.file_type()?.is_dir() {
@@ -74,7 +76,8 @@ pub fn build_image(
     let mut tar = tar::Builder::new(Vec::new());
     tar.mode(tar::HeaderMode::Deterministic);
     for rel in files_under(src)? {
-        let bytes = std::fs::read(src.join(&rel)).with_context(|| format!("cannot read {}", rel.display()))?;
+        let bytes = std::fs::read(src.join(&rel))
+            .with_context(|| format!("cannot read {}", rel.display()))?;
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
@@ -112,7 +115,10 @@ pub fn build_image(
     let manifest_bytes = serde_json::to_vec(&manifest)?;
     let digest = write_blob(layout, &manifest_bytes)?;
 
-    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -144,7 +150,10 @@ mod tests {
         std::fs::create_dir_all(src.path().join("a/b")).unwrap();
         std::fs::write(src.path().join("a/b/main.py"), "print('hi')\n").unwrap();
         std::fs::write(src.path().join("README"), "x").unwrap();
-        let labels = BTreeMap::from([("org.opencontainers.image.revision".to_owned(), "abc".to_owned())]);
+        let labels = BTreeMap::from([(
+            "org.opencontainers.image.revision".to_owned(),
+            "abc".to_owned(),
+        )]);
         let time = Utc.with_ymd_and_hms(2025, 12, 3, 12, 0, 0).unwrap();
         let one = tempfile::tempdir().unwrap();
         let two = tempfile::tempdir().unwrap();
