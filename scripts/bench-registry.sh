@@ -103,12 +103,7 @@ echo "access log: $(since "$M" | wc -l) requests: $(since "$M" | methods)"
 
 echo
 echo "== wall time, side by side (fresh tags every run) =="
-hyperfine --shell=bash -N --warmup 2 --runs 20 --export-markdown "$WORK/hyperfine.md" \
-  -n "gitops promote (2 tags)" \
-  "$GITOPS promote $R/app:dev-0123456-20251231-000000 --to-env staging --tag staging-\$RANDOM\$RANDOM --tag staging-latest-\$RANDOM\$RANDOM --format json" \
-  -n "skopeo copy (1 tag)" \
-  "skopeo copy --src-tls-verify=false --dest-tls-verify=false -q docker://$R/app:dev-0123456-20251231-000000 docker://$R/app:staging-\$RANDOM\$RANDOM" \
-  2>/dev/null || hyperfine --shell=bash --warmup 2 --runs 20 --export-markdown "$WORK/hyperfine.md" \
+hyperfine --shell=bash --warmup 2 --runs 20 --export-markdown "$WORK/hyperfine.md" \
   -n "gitops promote (2 tags)" \
   "$GITOPS promote $R/app:dev-0123456-20251231-000000 --to-env staging --tag staging-\$RANDOM\$RANDOM --tag staging-latest-\$RANDOM\$RANDOM --format json" \
   -n "skopeo copy (1 tag)" \

@@ -8,8 +8,10 @@
 
 use anyhow::{Context as _, bail};
 use gitops_core::image_ref::ImageRef;
-use gitops_core::registry::promote::{PromoteOptions, PromotionOutcome, promote};
-use gitops_core::registry::{ANNOTATION_REVISION, ANNOTATION_TREE, Registry};
+use gitops_core::registry::promote::{
+    PromoteOptions, PromotionOutcome, promote, promote_manifest, traffic,
+};
+use gitops_core::registry::{ANNOTATION_REVISION, ANNOTATION_TREE, Manifest, Registry};
 use gitops_core::tag::{TagInput, TagScheme};
 use serde::Serialize;
 
@@ -95,7 +97,7 @@ async fn find_by_tree(
     scheme: &TagScheme,
     source_env: &str,
     tree: &str,
-) -> anyhow::Result<Option<ImageRef>> {
+) -> anyhow::Result<Option<(ImageRef, Manifest)>> {
     let tags = registry.list_tags(repo).await.map_err(registry_error)?;
     let mut candidates: Vec<(bool, Option<chrono::DateTime<chrono::Utc>>, String)> = tags
         .into_iter()
@@ -122,7 +124,7 @@ async fn find_by_tree(
         }
         let annotations = manifest.annotations().map_err(registry_error)?;
         if annotations.get(ANNOTATION_TREE).map(String::as_str) == Some(tree) {
-            return Ok(Some(repo.with_digest(&manifest.digest)?));
+            return Ok(Some((repo.with_digest(&manifest.digest)?, manifest)));
         }
     }
     Ok(None)
@@ -164,7 +166,7 @@ pub fn run(args: PromoteArgs, ctx: &Context) -> anyhow::Result<Status> {
                 })?;
                 let registry = Registry::for_ref(&repo, &options).map_err(registry_error)?;
                 match find_by_tree(&registry, &repo, &scheme, source_env, tree).await? {
-                    Some(found) => (found, Some(tree.clone())),
+                    Some((found, manifest)) => (found, Some((tree.clone(), registry, manifest))),
                     None => {
                         return Err(Denied(anyhow::anyhow!(
                             "no image of '{source_env}' in {} was built from tree {tree}; build and push one (gitops push records dev.gitops.tree)",
@@ -180,60 +182,91 @@ pub fn run(args: PromoteArgs, ctx: &Context) -> anyhow::Result<Status> {
             Some(text) => parse_ref(text)?.without_tag_or_digest(),
             None => source.without_tag_or_digest(),
         };
-        let src = Registry::for_ref(&source, &options).map_err(registry_error)?;
+        let (found_by_tree, searched, mut known_manifest) = match found_by_tree {
+            Some((tree, registry, manifest)) => (Some(tree), Some(registry), Some(manifest)),
+            None => (None, None, None),
+        };
+        let src = match searched {
+            Some(registry) => registry,
+            None => Registry::for_ref(&source, &options).map_err(registry_error)?,
+        };
         let dst = if Registry::same_store(&source, &target) {
             src.clone()
         } else {
             Registry::for_ref(&target, &options).map_err(registry_error)?
         };
+        let time = ctx.build_time()?;
+        let render = |sha: &str| {
+            scheme.render(&TagInput {
+                environment: env_name,
+                prefix: &env.tag_prefix,
+                sha,
+                time,
+                branch: Some(&env.branch),
+            })
+        };
+        let sha_in_tag = source
+            .tag
+            .as_deref()
+            .and_then(|t| scheme.parse(t))
+            .and_then(|p| p.sha7);
+        // The commit for the new tag: --sha, else the sha7 in the source tag when the
+        // template needs no more than that (then the manifest GET and the tag HEADs can go
+        // out together), else the image's revision annotation.
+        let upfront_sha = args.sha.clone().or_else(|| {
+            let sha7 = sha_in_tag.clone()?;
+            let short = render(&sha7).ok()?;
+            let long = render(&format!("{sha7}{}", "0".repeat(33))).ok()?;
+            (short == long).then_some(sha7)
+        });
         let (tags, moving_tag) = if args.tags.is_empty() {
-            // The sha for the new tag: --sha, the image's revision annotation, or the sha7
-            // in the source tag.
-            let sha = match &args.sha {
-                Some(s) => s.clone(),
+            let sha = match upfront_sha {
+                Some(sha) => sha,
                 None => {
-                    let manifest = src.get_manifest(&source).await.map_err(registry_error)?;
+                    let manifest = match known_manifest.take() {
+                        Some(m) => m,
+                        None => src.get_manifest(&source).await.map_err(registry_error)?,
+                    };
                     let annotated = manifest
                         .annotations()
                         .ok()
                         .and_then(|a| a.get(ANNOTATION_REVISION).cloned());
-                    let from_tag = source
-                        .tag
-                        .as_deref()
-                        .and_then(|t| scheme.parse(t))
-                        .and_then(|p| p.sha7);
-                    annotated.or(from_tag).context(
+                    known_manifest = Some(manifest);
+                    annotated.or(sha_in_tag).context(
                         "cannot tell which commit the image was built from (no org.opencontainers.image.revision annotation, no sha in the tag); pass --sha",
                     )?
                 }
             };
-            let rendered = scheme.render(&TagInput {
-                environment: env_name,
-                prefix: &env.tag_prefix,
-                sha: &sha,
-                time: ctx.build_time()?,
-                branch: Some(&env.branch),
-            })?;
+            let rendered = render(&sha)?;
             let moving = rendered.latest.clone();
             (rendered.all(), moving)
         } else {
             (args.tags.clone(), None)
         };
-        let outcome: PromotionOutcome = promote(
-            &src,
-            &source,
-            &dst,
-            &target,
-            &tags,
-            &PromoteOptions {
-                moving_tag,
-                dry_run: args.dry_run,
-                concurrency: options.concurrency,
-            },
-        )
-        .await
+        let promote_options = PromoteOptions {
+            moving_tag,
+            dry_run: args.dry_run,
+            concurrency: options.concurrency,
+        };
+        let outcome: PromotionOutcome = match &known_manifest {
+            Some(manifest) => {
+                promote_manifest(
+                    &src,
+                    &source,
+                    manifest,
+                    &dst,
+                    &target,
+                    &tags,
+                    &promote_options,
+                )
+                .await
+            }
+            None => promote(&src, &source, &dst, &target, &tags, &promote_options).await,
+        }
         .map_err(registry_error)?;
         let plan = &outcome.plan;
+        // Every request of this command: search, read and writes.
+        let total = traffic(&src, &dst, Registry::same_store(&source, &target));
         let report = Report {
             source: &plan.source,
             target: &plan.target,
@@ -246,8 +279,8 @@ pub fn run(args: PromoteArgs, ctx: &Context) -> anyhow::Result<Status> {
                 &plan.tags_to_write
             },
             tags_skipped: &plan.tags_skipped,
-            requests: outcome.traffic.requests,
-            bytes_transferred: outcome.traffic.bytes_sent + outcome.traffic.bytes_received,
+            requests: total.requests,
+            bytes_transferred: total.bytes_sent + total.bytes_received,
             dry_run: args.dry_run,
             planned_requests: &plan.requests,
             found_by_tree: found_by_tree.as_deref(),

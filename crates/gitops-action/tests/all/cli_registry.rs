@@ -260,3 +260,58 @@ fn wrong_credentials_exit_3_without_printing_the_secret() {
     );
     assert!(!err.contains(secret) && !String::from_utf8_lossy(&out.stdout).contains(secret));
 }
+
+#[test]
+fn credentials_come_from_docker_config_auths_and_cred_helpers() {
+    let registry = TestRegistry::start_with_htpasswd("ci", "right-password");
+    let host = registry.host();
+    let repo = format!("{host}/app");
+    let run = |config_dir: &std::path::Path, path: &str| {
+        Command::new(env!("CARGO_BIN_EXE_gitops"))
+            .args(["image", "tags", &repo, "--format", "json"])
+            .current_dir(config_dir)
+            .env_remove("GITOPS_REGISTRY_USERNAME")
+            .env_remove("GITOPS_REGISTRY_PASSWORD")
+            .env("DOCKER_CONFIG", config_dir)
+            .env("PATH", path)
+            .output()
+            .expect("run gitops")
+    };
+    let system_path = std::env::var("PATH").unwrap_or_default();
+
+    // auths.<host>.auth = base64("user:password")
+    let auths = tempfile::tempdir().expect("tempdir");
+    let encoded = registry_support::base64_encode(b"ci:right-password");
+    std::fs::write(
+        auths.path().join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{encoded}"}}}}}}"#),
+    )
+    .expect("config");
+    assert_eq!(json(&run(auths.path(), &system_path))["count"], 0);
+
+    // credHelpers.<host> = "fake" runs docker-credential-fake get.
+    let helper = tempfile::tempdir().expect("tempdir");
+    let script = helper.path().join("docker-credential-fake");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nread host\necho \"{\\\"ServerURL\\\":\\\"$host\\\",\\\"Username\\\":\\\"ci\\\",\\\"Secret\\\":\\\"right-password\\\"}\"\n",
+    )
+    .expect("helper");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::write(
+        helper.path().join("config.json"),
+        format!(r#"{{"credHelpers":{{"{host}":"fake"}}}}"#),
+    )
+    .expect("config");
+    let path = format!("{}:{system_path}", helper.path().display());
+    assert_eq!(json(&run(helper.path(), &path))["count"], 0);
+
+    // No credentials at all: 401, exit 3.
+    let none = tempfile::tempdir().expect("tempdir");
+    let out = run(none.path(), &system_path);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without credentials"));
+}

@@ -640,6 +640,34 @@ impl HttpRegistry {
         Ok(tags.into_iter().collect())
     }
 
+    /// `GET /v2/<repo>/referrers/<digest>`; `None` when the registry lacks the API (404).
+    pub async fn referrers_api(
+        &self,
+        repository: &ImageRef,
+        digest: &str,
+    ) -> Result<Option<Vec<Descriptor>>> {
+        let shown = display_ref(repository, digest);
+        let response = self
+            .send(Req {
+                method: Method::GET,
+                target: format!("/v2/{}/referrers/{digest}", self.repo_path(repository)),
+                accept: Some(super::OCI_INDEX.to_owned()),
+                content_type: None,
+                body: None,
+                scope: self.pull_scope(repository),
+                reference: shown.clone(),
+            })
+            .await?;
+        let status = response.status();
+        let bytes = self.read(response, &shown).await?;
+        if !status.is_success() {
+            return Ok(None);
+        }
+        Ok(Some(
+            Manifest::from_bytes(bytes, super::OCI_INDEX).children()?,
+        ))
+    }
+
     /// HEAD a blob.
     pub async fn has_blob(&self, repository: &ImageRef, digest: &str) -> Result<bool> {
         let shown = display_ref(repository, digest);

@@ -561,6 +561,25 @@ impl Registry {
         dispatch!(self, r => r.mount_blob(repository, digest, from).await)
     }
 
+    /// Manifests whose `subject` is `digest` (signatures, SBOMs, attestations): the OCI
+    /// referrers API, falling back to the `sha256-<hex>` tag schema; empty when none.
+    pub async fn referrers(&self, repository: &ImageRef, digest: &str) -> Result<Vec<Descriptor>> {
+        if let Self::Http(r) = self
+            && let Some(found) = r.referrers_api(repository, digest).await?
+        {
+            return Ok(found);
+        }
+        let tag = digest.replacen(':', "-", 1);
+        let Ok(reference) = repository.without_tag_or_digest().with_tag(&tag) else {
+            return Ok(Vec::new());
+        };
+        match self.get_manifest(&reference).await {
+            Ok(index) => index.children(),
+            Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes a tag, keeping the manifest, where the backend supports it.
     pub async fn delete_tag(&self, repository: &ImageRef, tag: &str) -> Result<TagDeletion> {
         dispatch!(self, r => r.delete_tag(repository, tag).await)

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use super::{Descriptor, Manifest, Registry, Result, StatsSnapshot};
@@ -303,7 +303,7 @@ fn sub(a: StatsSnapshot, b: StatsSnapshot) -> StatsSnapshot {
 }
 
 /// Traffic of one or two backends (counted once when they are the same client).
-pub(crate) fn traffic(a: &Registry, b: &Registry, same: bool) -> StatsSnapshot {
+pub fn traffic(a: &Registry, b: &Registry, same: bool) -> StatsSnapshot {
     if same {
         a.stats()
     } else {
@@ -312,8 +312,8 @@ pub(crate) fn traffic(a: &Registry, b: &Registry, same: bool) -> StatsSnapshot {
 }
 
 /// Promotes `source` (tag or digest) to `tags` in `target` (a repository): reads the
-/// manifest once, HEADs the tags (only the moving tag when given), plans, then writes
-/// blobs (cross-repository), children, and one PUT per new tag.
+/// manifest and HEADs the tags (only the moving tag when given) at the same time, plans,
+/// then writes blobs (cross-repository), children, and one PUT per new tag.
 pub async fn promote(
     src: &Registry,
     source: &ImageRef,
@@ -324,24 +324,87 @@ pub async fn promote(
 ) -> Result<PromotionOutcome> {
     let same_store = Registry::same_store(source, target);
     let start = traffic(src, dst, same_store);
-    let manifest = src.get_manifest(source).await?;
+    let (manifest, current) = futures::future::try_join(
+        src.get_manifest(source),
+        current_tags(dst, target, tags, options),
+    )
+    .await?;
+    let mut outcome =
+        promote_with(src, source, &manifest, dst, target, tags, options, current).await?;
+    outcome.traffic = sub(traffic(src, dst, same_store), start);
+    Ok(outcome)
+}
+
+/// Like [`promote`], for a manifest already read from `source` (by tag or digest), so a
+/// caller that needed it first (to read its revision annotation) does not GET it twice.
+pub async fn promote_manifest(
+    src: &Registry,
+    source: &ImageRef,
+    manifest: &Manifest,
+    dst: &Registry,
+    target: &ImageRef,
+    tags: &[String],
+    options: &PromoteOptions,
+) -> Result<PromotionOutcome> {
+    let same_store = Registry::same_store(source, target);
+    let start = traffic(src, dst, same_store);
+    let current = current_tags(dst, target, tags, options).await?;
+    let mut outcome =
+        promote_with(src, source, manifest, dst, target, tags, options, current).await?;
+    outcome.traffic = sub(traffic(src, dst, same_store), start);
+    Ok(outcome)
+}
+
+/// What the checked tags point at now: only the moving tag when it is among `tags`, else
+/// every tag. The HEADs are independent and sent together.
+async fn current_tags(
+    dst: &Registry,
+    target: &ImageRef,
+    tags: &[String],
+    options: &PromoteOptions,
+) -> Result<BTreeMap<String, Option<String>>> {
     let target_repo = target.without_tag_or_digest();
     let checked: Vec<&String> = match &options.moving_tag {
         Some(m) if tags.contains(m) => vec![m],
         _ => tags.iter().collect(),
     };
-    let mut current = BTreeMap::new();
+    let mut references = Vec::with_capacity(checked.len());
     for tag in checked {
-        let found = dst
-            .try_resolve(&target_repo.with_tag(tag).map_err(|e| {
-                super::RegistryError::InvalidReference {
+        let reference =
+            target_repo
+                .with_tag(tag)
+                .map_err(|e| super::RegistryError::InvalidReference {
                     reference: format!("{}:{tag}", target_repo.name()),
                     reason: e.to_string(),
-                }
-            })?)
-            .await?;
-        current.insert(tag.clone(), found.map(|d| d.digest));
+                })?;
+        references.push((tag.clone(), reference));
     }
+    let found = futures::future::try_join_all(
+        references
+            .iter()
+            .map(|(_, reference)| dst.try_resolve(reference)),
+    )
+    .await?;
+    Ok(references
+        .into_iter()
+        .zip(found)
+        .map(|((tag, _), d)| (tag, d.map(|d| d.digest)))
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn promote_with(
+    src: &Registry,
+    source: &ImageRef,
+    manifest: &Manifest,
+    dst: &Registry,
+    target: &ImageRef,
+    tags: &[String],
+    options: &PromoteOptions,
+    current: BTreeMap<String, Option<String>>,
+) -> Result<PromotionOutcome> {
+    let same_store = Registry::same_store(source, target);
+    let target_repo = target.without_tag_or_digest();
     let same_repo = same_store && source.repository == target.repository;
     let mut input = PlanInput {
         source: source.to_string(),
@@ -358,13 +421,16 @@ pub async fn promote(
     let mut child_manifests = Vec::new();
     let preliminary = plan_promotion(input.clone());
     if !same_repo && !preliminary.tags_to_write.is_empty() {
-        let (blobs, children) = collect_image(src, source, &manifest).await?;
-        let mut with_presence = Vec::with_capacity(blobs.len());
-        for blob in blobs {
-            let present = dst.has_blob(&target_repo, &blob.digest).await?;
-            with_presence.push((blob, present));
-        }
-        input.blobs = Some(with_presence);
+        let (blobs, children) = collect_image(src, source, manifest).await?;
+        let presence: Vec<bool> = futures::stream::iter(
+            blobs
+                .iter()
+                .map(|blob| dst.has_blob(&target_repo, &blob.digest)),
+        )
+        .buffered(options.concurrency.max(1))
+        .try_collect()
+        .await?;
+        input.blobs = Some(blobs.into_iter().zip(presence).collect());
         input.mount_from = (same_store && source.transport == Transport::Registry)
             .then(|| source.repository.clone());
         input.children = children.iter().map(|c| c.digest.clone()).collect();
@@ -377,18 +443,17 @@ pub async fn promote(
             source,
             dst,
             &target_repo,
-            &manifest,
+            manifest,
             &child_manifests,
             &plan,
             options.concurrency,
         )
         .await?;
     }
-    let end = traffic(src, dst, same_store);
     Ok(PromotionOutcome {
         plan,
         dry_run: options.dry_run,
-        traffic: sub(end, start),
+        traffic: traffic(src, dst, same_store),
     })
 }
 
@@ -446,9 +511,13 @@ async fn execute(
                 .map(|_| ())
         })
         .await?;
-    for tag in &plan.tags_to_write {
-        dst.put_manifest(target, tag, manifest).await?;
-    }
+    // Tag PUTs are independent (same bytes): send them together.
+    futures::future::try_join_all(
+        plan.tags_to_write
+            .iter()
+            .map(|tag| dst.put_manifest(target, tag, manifest)),
+    )
+    .await?;
     Ok(())
 }
 

@@ -144,6 +144,7 @@ async fn promotion_within_a_repository(store: Store) {
     )
     .await
     .expect("promote");
+    let mut made = store.requests_since(mark);
     assert_eq!(outcome.plan.digest, digest);
     assert_eq!(outcome.plan.tags_to_write.len(), 2);
     assert!(
@@ -158,10 +159,11 @@ async fn promotion_within_a_repository(store: Store) {
         assert_eq!(store.outside_digest(&repo, tag), digest, "{tag}");
     }
     if let Store::Http(_) = store {
-        let made = store.requests_since(mark);
         let path = "/v2/app/manifests";
+        // The GET and the HEAD go out together, then both PUTs together.
+        made.sort();
         assert_eq!(
-            made[..4],
+            made,
             [
                 format!("GET {path}/dev-abc1234-20260101-000000"),
                 format!("HEAD {path}/staging-latest"),
@@ -576,4 +578,196 @@ async fn wrong_credentials_give_a_clear_message_without_the_secret() {
             .expect("authorised")
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn bearer_challenge_flow_with_cross_repository_mount_scope() {
+    let store = Store::http();
+    let Store::Http(reg) = &store else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = write_image(&dir.path().join("img"), &[500], 21, &["built"]);
+    let proxy = FaultProxy::start_bearer(reg.port(), "robot", "t0p-secret");
+    let src_repo = r(&format!("{}/team/app", proxy.host()));
+    let dst_repo = r(&format!("{}/team/mirror", proxy.host()));
+    let creds = ConnectOptions {
+        credentials: CredentialSource::Fixed(Credentials::Basic {
+            username: "robot".into(),
+            password: "t0p-secret".into(),
+        }),
+        ..options()
+    };
+    let registry = Registry::for_ref(&src_repo, &creds).expect("backend");
+    let source = ImageSource::open(&image.layout).expect("layout");
+    push(
+        &source,
+        &registry,
+        &src_repo,
+        &tags(&["dev-1"]),
+        &PushOptions::default(),
+    )
+    .await
+    .expect("push through the token flow");
+    let outcome = promote(
+        &registry,
+        &src_repo.with_tag("dev-1").expect("tag"),
+        &registry,
+        &dst_repo,
+        &tags(&["staging-1"]),
+        &PromoteOptions::default(),
+    )
+    .await
+    .expect("mount through the token flow");
+    assert!(outcome.plan.blobs.iter().all(|b| matches!(
+        b.action,
+        gitops_core::registry::promote::BlobAction::Mount { .. }
+    )));
+    let seen = proxy.seen();
+    // The mount token covers the target's push and the source's pull scope.
+    assert!(
+        seen.iter().any(|l| l.starts_with("GET /token")
+            && l.contains("scope=repository%3Ateam%2Fmirror%3Apull%2Cpush")
+            && l.contains("scope=repository%3Ateam%2Fapp%3Apull")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|l| l.contains("mount=")), "{seen:?}");
+    assert_eq!(
+        skopeo_raw_digest(&format!("docker://{}/team/mirror:staging-1", reg.host())),
+        image.digest
+    );
+
+    // Wrong password: the token endpoint refuses; the message names the user, not the secret.
+    let wrong = ConnectOptions {
+        credentials: CredentialSource::Fixed(Credentials::Basic {
+            username: "robot".into(),
+            password: "not-the-s3cret".into(),
+        }),
+        ..options()
+    };
+    let err = Registry::for_ref(&src_repo, &wrong)
+        .expect("backend")
+        .list_tags(&src_repo)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err}");
+    assert!(!err.to_string().contains("not-the-s3cret"));
+}
+
+#[tokio::test]
+async fn tag_listing_follows_link_pages_and_stops_on_repeats() {
+    let store = Store::http();
+    let Store::Http(reg) = &store else { return };
+    let page = |tags: &str, next: Option<&str>| Fault {
+        method: Some("GET"),
+        status: 200,
+        headers: next
+            .map(|n| vec![format!("Link: <{n}>; rel=\"next\"")])
+            .unwrap_or_default(),
+        body: format!(r#"{{"name":"app","tags":[{tags}]}}"#),
+    };
+    let proxy = FaultProxy::start(
+        reg.port(),
+        vec![
+            page(r#""b","a""#, Some("/v2/app/tags/list?last=b&n=2")),
+            page(r#""c","a""#, Some("/v2/app/tags/list?last=c&n=2")),
+            // A registry that keeps repeating itself: no new tags ends the listing.
+            page(r#""c""#, Some("/v2/app/tags/list?last=c&n=2")),
+        ],
+    );
+    let repo = r(&format!("{}/app", proxy.host()));
+    let listed = Registry::for_ref(&repo, &options())
+        .expect("backend")
+        .list_tags(&repo)
+        .await
+        .expect("complete listing");
+    assert_eq!(listed, tags(&["a", "b", "c"]));
+    assert_eq!(proxy.seen().len(), 3);
+
+    // A failing page is an error, never a partial list.
+    let proxy = FaultProxy::start(
+        reg.port(),
+        vec![
+            page(r#""a""#, Some("/v2/app/tags/list?last=a&n=1")),
+            Fault {
+                method: Some("GET"),
+                ..Fault::status(500)
+            },
+        ],
+    );
+    let repo = r(&format!("{}/app", proxy.host()));
+    let err = Registry::for_ref(&repo, &options())
+        .expect("backend")
+        .list_tags(&repo)
+        .await
+        .expect_err("incomplete");
+    assert!(
+        matches!(err, RegistryError::IncompleteListing { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn refused_mount_cancels_the_session_and_uploads() {
+    let store = Store::http();
+    let repo = store.repo("app");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = write_image(&dir.path().join("img"), &[700, 800], 31, &["built"]);
+    let source = ImageSource::open(&image.layout).expect("layout");
+    let registry = store.registry(&repo);
+    let mark = store.mark();
+    let outcome = push(
+        &source,
+        &registry,
+        &repo,
+        &tags(&["dev-1"]),
+        &PushOptions {
+            mount_from: Some("nowhere".into()),
+            ..PushOptions::default()
+        },
+    )
+    .await
+    .expect("push");
+    assert_eq!(outcome.plan.digest, image.digest);
+    let made = store.requests_since(mark);
+    let mounts = made.iter().filter(|m| m.contains("mount=")).count();
+    let cancels = made
+        .iter()
+        .filter(|m| m.starts_with("DELETE /v2/app/blobs/uploads/"))
+        .count();
+    assert_eq!(mounts, 3, "{made:?}");
+    assert_eq!(
+        cancels, 3,
+        "every refused mount's session is cancelled: {made:?}"
+    );
+    assert_eq!(store.outside_digest(&repo, "dev-1"), image.digest);
+}
+
+#[tokio::test]
+async fn promotes_across_registries_by_copying_bytes() {
+    let (a, b) = (Store::http(), Store::http());
+    let source_repo = a.repo("app");
+    let target_repo = b.repo("app");
+    let digest = push_synthetic(&a, &source_repo, &[1500, 2500], 41, "dev-1").await;
+    let outcome = promote(
+        &a.registry(&source_repo),
+        &source_repo.with_tag("dev-1").expect("tag"),
+        &b.registry(&target_repo),
+        &target_repo,
+        &tags(&["prod-1", "prod-latest"]),
+        &PromoteOptions {
+            moving_tag: Some("prod-latest".into()),
+            concurrency: 2,
+            ..PromoteOptions::default()
+        },
+    )
+    .await
+    .expect("copy");
+    assert!(
+        outcome
+            .plan
+            .blobs
+            .iter()
+            .all(|b| b.action == gitops_core::registry::promote::BlobAction::Copy)
+    );
+    assert_eq!(b.outside_digest(&target_repo, "prod-latest"), digest);
+    assert!(outcome.traffic.bytes_sent >= 4000);
 }

@@ -514,6 +514,29 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts the proxy in front of `upstream_port`.
     pub fn start(upstream_port: u16, faults: Vec<Fault>) -> Self {
+        Self::start_inner(upstream_port, faults, None)
+    }
+
+    /// A proxy that acts as a token-protected registry: requests without
+    /// `Authorization: Bearer <token>` get a 401 Bearer challenge whose realm is the
+    /// proxy's `/token`, which hands out the token for Basic `user:password` only.
+    pub fn start_bearer(upstream_port: u16, user: &str, password: &str) -> Self {
+        let basic = format!(
+            "Basic {}",
+            base64_encode(format!("{user}:{password}").as_bytes())
+        );
+        Self::start_inner(
+            upstream_port,
+            Vec::new(),
+            Some((basic, "t0ken-xyz".to_owned())),
+        )
+    }
+
+    fn start_inner(
+        upstream_port: u16,
+        faults: Vec<Fault>,
+        bearer: Option<(String, String)>,
+    ) -> Self {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::{Arc, Mutex};
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
@@ -527,9 +550,17 @@ impl FaultProxy {
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (seen, faults) = (seen2.clone(), faults.clone());
+                        let (seen, faults, bearer) =
+                            (seen2.clone(), faults.clone(), bearer.clone());
                         std::thread::spawn(move || {
-                            let _ = serve_one(stream, upstream_port, &seen, &faults);
+                            let _ = serve_one(
+                                stream,
+                                upstream_port,
+                                port,
+                                &seen,
+                                &faults,
+                                bearer.as_ref(),
+                            );
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -559,8 +590,10 @@ impl Drop for FaultProxy {
 fn serve_one(
     mut client: TcpStream,
     upstream_port: u16,
+    own_port: u16,
     seen: &std::sync::Mutex<Vec<String>>,
     faults: &std::sync::Mutex<Vec<Fault>>,
+    bearer: Option<&(String, String)>,
 ) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     client.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -600,6 +633,44 @@ fn serve_one(
                 .map_or(request_line.clone(), |(a, _)| a.to_owned()),
         );
     }
+    if let Some((basic, token)) = bearer {
+        let authorization = head_text
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("authorization")
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_default();
+        let path = request_line.split(' ').nth(1).unwrap_or_default();
+        let answer = if path.starts_with("/token") {
+            if &authorization == basic {
+                let body = format!(r#"{{"token":"{token}"}}"#);
+                Some(format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                ))
+            } else {
+                let body = r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#;
+                Some(format!(
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                ))
+            }
+        } else if authorization != format!("Bearer {token}") {
+            let body = r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#;
+            Some(format!(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{own_port}/token\",service=\"test-registry\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ))
+        } else {
+            None
+        };
+        if let Some(answer) = answer {
+            client.write_all(answer.as_bytes())?;
+            return Ok(());
+        }
+    }
     let fault = faults.lock().ok().and_then(|mut f| {
         let i = f
             .iter()
@@ -635,4 +706,26 @@ fn serve_one(
     upstream.write_all(&body)?;
     std::io::copy(&mut upstream, &mut client)?;
     Ok(())
+}
+
+/// Standard base64 with padding (test helper; no dependency needed).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
