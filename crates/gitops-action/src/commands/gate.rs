@@ -239,6 +239,9 @@ fn evaluate_all(
     Ok((outcomes, unreachable))
 }
 
+/// Most file annotations written per gate.
+const MAX_ANNOTATIONS: usize = 50;
+
 /// Prints the report (text or JSON) and, inside GitHub Actions, the step summary,
 /// annotations and outputs.
 fn emit(report: &GateReport, ctx: &Context) -> anyhow::Result<()> {
@@ -251,7 +254,8 @@ fn emit(report: &GateReport, ctx: &Context) -> anyhow::Result<()> {
     for gate in report.gates.iter().filter(|g| !g.passed) {
         let title = format!("{} gate failed", gate.gate.name());
         let located: Vec<_> = gate.findings.iter().filter(|f| f.file.is_some()).collect();
-        for finding in &located {
+        // GitHub shows only the first few annotations of a step; the summary lists the rest.
+        for finding in located.iter().take(MAX_ANNOTATIONS) {
             gha::annotation(
                 Level::Error,
                 &finding.message,

@@ -60,13 +60,13 @@ pub struct TrivyVulnerability {
 
 /// Parses a Trivy JSON report; `file` names it in errors.
 pub fn parse_trivy(text: &str, file: &str) -> Result<TrivyReport, GateError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|source| GateError::Json {
-            file: file.to_owned(),
-            format: "Trivy JSON",
-            source,
-        })?;
-    if !value.is_object() {
+    // Decoded straight into the typed report (no intermediate JSON tree): reports of large
+    // images run to tens of megabytes.
+    if !text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{')
+    {
         return Err(GateError::Invalid {
             file: file.to_owned(),
             format: "Trivy JSON",
@@ -74,7 +74,7 @@ pub fn parse_trivy(text: &str, file: &str) -> Result<TrivyReport, GateError> {
                 .to_owned(),
         });
     }
-    serde_json::from_value(value).map_err(|source| GateError::Json {
+    serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|source| GateError::Json {
         file: file.to_owned(),
         format: "Trivy JSON",
         source,
