@@ -239,8 +239,11 @@ fn evaluate_all(
     Ok((outcomes, unreachable))
 }
 
-/// Most file annotations written per gate.
+/// Most file annotations written per gate (and findings per gate in an oversized output).
 const MAX_ANNOTATIONS: usize = 50;
+
+/// Above this size the `report` output is written with trimmed finding lists.
+const MAX_OUTPUT_BYTES: usize = 256 * 1024;
 
 /// Prints the report (text or JSON) and, inside GitHub Actions, the step summary,
 /// annotations and outputs.
@@ -282,9 +285,19 @@ fn emit(report: &GateReport, ctx: &Context) -> anyhow::Result<()> {
             );
         }
     }
+    let mut json = serde_json::to_string(report)?;
+    if json.len() > MAX_OUTPUT_BYTES {
+        // Step outputs are limited in size: keep the verdicts, trim the finding lists (the
+        // step summary and `--format json` keep them all).
+        let mut trimmed = report.clone();
+        for gate in &mut trimmed.gates {
+            gate.findings.truncate(MAX_ANNOTATIONS);
+        }
+        json = serde_json::to_string(&trimmed)?;
+    }
     gha::set_outputs([
         ("passed", if report.passed { "true" } else { "false" }),
-        ("report", serde_json::to_string(report)?.as_str()),
+        ("report", json.as_str()),
     ])?;
     Ok(())
 }

@@ -394,6 +394,14 @@ async fn settings(server: &MockServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_prints_every_difference_and_exits_1() {
     let server = MockServer::start().await;
+    // A transient server error on a read is retried.
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/app/environments"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("Bad Gateway"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
     settings(&server).await;
     let run = github(args(&["github", "check"]), &server, Vec::new()).await;
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);

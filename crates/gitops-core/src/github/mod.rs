@@ -231,9 +231,23 @@ impl GithubClient {
                 Verb::Post => self.octo._post(uri, body).await,
                 Verb::Put => self.octo._put(uri, body).await,
                 Verb::Patch => self.octo._patch(uri, body).await,
-            }
-            .map_err(transport)?;
+            };
+            // Idempotent requests are retried on network errors and 5xx; a POST is not (it
+            // may have been carried out, e.g. a deployment created).
+            let retryable = !matches!(verb, Verb::Post) && attempt < self.max_attempts;
+            let response = match response {
+                Ok(response) => response,
+                Err(_) if retryable => {
+                    tokio::time::sleep(backoff(attempt).min(self.max_wait)).await;
+                    continue;
+                }
+                Err(source) => return Err(transport(source)),
+            };
             let status = response.status().as_u16();
+            if status >= 500 && retryable {
+                tokio::time::sleep(backoff(attempt).min(self.max_wait)).await;
+                continue;
+            }
             let headers = response.headers().clone();
             let header = |name: &str| {
                 headers
@@ -398,7 +412,12 @@ fn rate_limit_wait(retry_after: Option<&str>, reset: Option<&str>, attempt: u32)
             .unwrap_or(0);
         return Duration::from_secs(reset.saturating_sub(now).max(1));
     }
-    Duration::from_secs(1u64 << attempt.min(6))
+    backoff(attempt)
+}
+
+/// 1 s, 2 s, 4 s, ... (at most 64 s).
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6))
 }
 
 /// Percent-encodes one path segment.
