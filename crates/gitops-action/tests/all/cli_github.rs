@@ -615,3 +615,23 @@ async fn inside_actions_the_token_is_only_ever_masked() {
     let rest: String = run.stderr.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert!(!rest.contains(TOKEN) && !run.stdout.contains(TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_branch_protection_without_admin_rights_is_explained() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/app/branches/dev/protection"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({"message": "Resource not accessible by integration", "status": "403"}),
+        ))
+        .mount(&server)
+        .await;
+    settings(&server).await;
+    let run = github(args(&["github", "check"]), &server, Vec::new()).await;
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("read the protection of branch dev: GitHub answered 403 Forbidden (Resource not accessible by integration); reading branch protection needs an admin token"),
+        "{}",
+        run.stderr
+    );
+}
