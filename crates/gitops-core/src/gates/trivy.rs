@@ -171,6 +171,23 @@ pub fn evaluate_trivy(
             });
         }
     }
+    // Expired entries that match nothing no longer matter for this report; say so, so that
+    // the allow-list gets cleaned up.
+    for entry in &allowlist.vulnerabilities {
+        let seen = report.results.iter().flatten().any(|r| {
+            r.vulnerabilities.iter().flatten().any(|v| {
+                v.vulnerability_id
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(entry.id.trim()))
+            })
+        });
+        if entry.is_expired(now) && !seen {
+            reasons.push(format!(
+                "allow-list entry {} expired on {} and matches nothing in this report: remove it",
+                entry.id, entry.expires
+            ));
+        }
+    }
     dedup_reasons(&mut reasons);
     let passed = findings.is_empty();
     let at = severity_name(gate.fail_on);

@@ -132,6 +132,26 @@ fn trivy_allowlist_applies_before_expiry_and_fails_after() {
 }
 
 #[test]
+fn trivy_expired_entry_without_a_finding_is_noted_not_failed() {
+    let allow = Allowlist::parse(&fixture("allowlist.yaml"), "allowlist.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = trivy(
+        "trivy-clean.json",
+        &VulnerabilityGate::default(),
+        &allow,
+        at(2027, 1, 1),
+    );
+    assert!(out.passed);
+    assert_eq!(
+        out.reasons,
+        [
+            "allow-list entry CVE-2023-45853 expired on 2026-12-31 and matches nothing in this report: remove it",
+            "allow-list entry CVE-2024-6387 expired on 2026-11-15 and matches nothing in this report: remove it",
+        ]
+    );
+}
+
+#[test]
 fn trivy_empty_and_missing_fields() {
     for name in ["trivy-clean.json", "trivy-no-results.json"] {
         let out = trivy(
