@@ -225,10 +225,15 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// Total attempts allowed per refused attempt of the budget when other writers keep landing.
+const CONTENTION_FACTOR: u32 = 4;
+
 /// Retry behaviour of [`GitopsRepo::write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts before giving up (at least 1).
+    /// Refused attempts before giving up (at least 1). A refusal after which the branch
+    /// moved (another writer landed) does not count against it; those are capped at
+    /// `attempts * 4` in total so the loop stays bounded.
     pub attempts: u32,
     /// First backoff; doubles per attempt.
     pub base_delay: Duration,
@@ -377,6 +382,9 @@ pub struct GitopsRepo {
     target: Target,
     location: String,
     credentials: GitCredentials,
+    /// Fetch only the tip (a private temporary clone that only writes); cleared once full
+    /// history is needed (ledger, cherry-pick).
+    shallow: bool,
     // Dropped last: the temporary clone, when the location is a URL.
     _temp: Option<tempfile::TempDir>,
 }
@@ -417,6 +425,7 @@ impl GitopsRepo {
                     target: Target::Remote { url: url.clone() },
                     location: shown,
                     credentials,
+                    shallow: true,
                     _temp: Some(temp),
                 })
             }
@@ -438,6 +447,7 @@ impl GitopsRepo {
                         target: Target::Remote { url },
                         location: shown,
                         credentials,
+                        shallow: false,
                         _temp: None,
                     }),
                     Some(Location::Path(remote_path)) => {
@@ -454,6 +464,7 @@ impl GitopsRepo {
                         target: Target::Direct,
                         location: shown,
                         credentials,
+                        shallow: false,
                         _temp: None,
                     }),
                 }
@@ -493,6 +504,18 @@ impl GitopsRepo {
         }
     }
 
+    /// 1 for write-only temporary clones; full history otherwise (deepening a clone that
+    /// was shallow so far).
+    fn fetch_depth(&self) -> i32 {
+        if self.shallow {
+            1
+        } else if self.repo.is_shallow() {
+            i32::MAX
+        } else {
+            0
+        }
+    }
+
     /// The current tip of `branch` (fetched first for remotes); none when it does not exist.
     pub fn tip(&mut self, branch: &str) -> Result<Option<Oid>, GitopsRepoError> {
         match &self.target {
@@ -509,8 +532,14 @@ impl GitopsRepo {
                     let _ = stale.delete();
                 }
                 let refspec = format!("+refs/heads/{branch}:{tracking}");
-                transport::fetch(&self.repo, &url, &[refspec], &self.credentials)
-                    .map_err(|source| self.fetch_error(&url, branch, source))?;
+                transport::fetch(
+                    &self.repo,
+                    &url,
+                    &[refspec],
+                    &self.credentials,
+                    self.fetch_depth(),
+                )
+                .map_err(|source| self.fetch_error(&url, branch, source))?;
                 match self.repo.find_reference(&tracking) {
                     Ok(reference) => Ok(reference.target()),
                     Err(_) => Ok(None),
@@ -521,6 +550,7 @@ impl GitopsRepo {
 
     /// Reads the commits of `branch`, newest first (at most `limit`), for the ledger.
     pub fn log(&mut self, branch: &str, limit: usize) -> Result<Vec<CommitInfo>, GitopsRepoError> {
+        self.shallow = false;
         let Some(tip) = self.tip(branch)? else {
             return Err(GitopsRepoError::BranchNotFound {
                 location: self.location.clone(),
@@ -678,13 +708,32 @@ impl GitopsRepo {
     where
         P: FnMut(&Self, Option<Oid>) -> Result<Prepared, GitopsRepoError>,
     {
-        let attempts = request.retry.attempts.max(1);
+        let budget = request.retry.attempts.max(1);
+        let hard_cap = budget.saturating_mul(CONTENTION_FACTOR);
         let mut last = String::from("no attempt made");
-        for attempt in 1..=attempts {
+        let mut failures = 0u32;
+        let mut previous_base: Option<Option<Oid>> = None;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
             if attempt > 1 {
                 std::thread::sleep(request.retry.delay(attempt - 1));
             }
             let tip = self.tip(&request.branch)?;
+            // A refusal after which the branch moved means another writer landed: progress
+            // for the system, so it spends the larger contention cap, not the budget.
+            if previous_base == Some(tip) {
+                failures += 1;
+            }
+            if failures >= budget || attempt > hard_cap {
+                return Err(GitopsRepoError::PushFailed {
+                    location: self.location.clone(),
+                    branch: request.branch.clone(),
+                    attempts: attempt - 1,
+                    last,
+                });
+            }
+            previous_base = Some(tip);
             if tip.is_none() && request.pull_request_prefix.is_some() {
                 return Err(GitopsRepoError::BranchNotFound {
                     location: self.location.clone(),
@@ -730,12 +779,6 @@ impl GitopsRepo {
                 Err(reason) => last = reason,
             }
         }
-        Err(GitopsRepoError::PushFailed {
-            location: self.location.clone(),
-            branch: request.branch.clone(),
-            attempts,
-            last,
-        })
     }
 
     fn create_commit(
@@ -905,8 +948,15 @@ impl GitopsRepo {
         if let Target::Remote { url } = &self.target {
             let url = url.clone();
             let refspec = "+refs/heads/*:refs/gitops-remote/heads/*".to_owned();
-            transport::fetch(&self.repo, &url, &[refspec], &self.credentials)
-                .map_err(|source| self.fetch_error(&url, "*", source))?;
+            self.shallow = false;
+            transport::fetch(
+                &self.repo,
+                &url,
+                &[refspec],
+                &self.credentials,
+                self.fetch_depth(),
+            )
+            .map_err(|source| self.fetch_error(&url, "*", source))?;
         }
         self.repo
             .revparse_single(commit)

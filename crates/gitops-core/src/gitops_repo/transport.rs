@@ -95,12 +95,14 @@ fn callbacks<'a>(credentials: &'a GitCredentials, tries: &'a Cell<u32>) -> Remot
     callbacks
 }
 
-/// Fetches `refspecs` from `url` into `repo`.
+/// Fetches `refspecs` from `url` into `repo`; `depth` 0 fetches everything, `i32::MAX`
+/// deepens a shallow repository to full history.
 pub(crate) fn fetch(
     repo: &Repository,
     url: &str,
     refspecs: &[String],
     credentials: &GitCredentials,
+    depth: i32,
 ) -> Result<(), git2::Error> {
     let tries = Cell::new(0);
     let mut remote = repo.remote_anonymous(url)?;
@@ -108,7 +110,8 @@ pub(crate) fn fetch(
     options
         .remote_callbacks(callbacks(credentials, &tries))
         .download_tags(AutotagOption::None)
-        .update_fetchhead(false);
+        .update_fetchhead(false)
+        .depth(depth);
     remote.fetch(refspecs, Some(&mut options), None)
 }
 

@@ -89,6 +89,12 @@ fn push_through_git_daemon_lands_one_commit_and_confirms_it() {
     assert_eq!(again.commit, None);
     assert!(again.plan.is_empty());
     assert_eq!(remote.count("main"), before + 1);
+
+    // Writes fetch only the tip; the ledger deepens the clone to the whole history.
+    let log = repo
+        .log("main", 100)
+        .unwrap_or_else(|err| panic!("log: {err}"));
+    assert_eq!(log.len(), before + 1);
 }
 
 #[test]
