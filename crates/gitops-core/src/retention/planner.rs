@@ -477,6 +477,120 @@ pub fn parse_referrer_tag(tag: &str) -> Option<(String, ReferrerKind)> {
     }
 }
 
+/// A tag read back for retention: its environment (index in the policy), whether it is the
+/// moving tag, and its timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TagFacts {
+    env: Option<usize>,
+    latest: bool,
+    timestamp: Option<DateTime<Utc>>,
+}
+
+/// Reads tags as [`TagScheme::parse`] does, with a hand-written fast path for the default
+/// templates (`{prefix}-{sha7}-{timestamp}`, `{prefix}-latest`): a million tags must plan in
+/// well under a second, and regex captures plus chrono's format parser cost microseconds.
+struct TagReader<'a> {
+    scheme: &'a TagScheme,
+    policy: &'a Policy,
+    /// (prefix, environment index), longest prefix first, like the scheme.
+    fast: Option<Vec<(&'a str, usize)>>,
+}
+
+impl<'a> TagReader<'a> {
+    fn new(policy: &'a Policy, scheme: &'a TagScheme) -> Self {
+        let default = policy.tags.template == "{prefix}-{sha7}-{timestamp}"
+            && policy.tags.latest.as_deref() == Some("{prefix}-latest");
+        let fast = default.then(|| {
+            let mut prefixes: Vec<(&str, usize)> = policy
+                .environments
+                .values()
+                .enumerate()
+                .map(|(i, env)| (env.tag_prefix.as_str(), i))
+                .collect();
+            prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(b.0)));
+            prefixes
+        });
+        Self {
+            scheme,
+            policy,
+            fast,
+        }
+    }
+
+    fn read(&self, tag: &str) -> Option<TagFacts> {
+        match &self.fast {
+            Some(prefixes) => read_default(prefixes, tag),
+            None => self.scheme.parse(tag).map(|p| TagFacts {
+                env: p
+                    .environment
+                    .as_deref()
+                    .and_then(|name| self.policy.environments.get_index_of(name)),
+                latest: p.latest,
+                timestamp: p.timestamp,
+            }),
+        }
+    }
+}
+
+fn read_default(prefixes: &[(&str, usize)], tag: &str) -> Option<TagFacts> {
+    // The scheme tries the moving tag (every prefix) before the immutable one.
+    for &(prefix, env) in prefixes {
+        if tag.len() == prefix.len() + 7
+            && tag.starts_with(prefix)
+            && &tag[prefix.len()..] == "-latest"
+        {
+            return Some(TagFacts {
+                env: Some(env),
+                latest: true,
+                timestamp: None,
+            });
+        }
+    }
+    for &(prefix, env) in prefixes {
+        // `-` + 7 hex + `-` + YYYYMMDD + `-` + HHMMSS
+        let Some(rest) = tag.strip_prefix(prefix) else {
+            continue;
+        };
+        let b = rest.as_bytes();
+        if b.len() != 1 + 7 + 1 + 8 + 1 + 6
+            || b[0] != b'-'
+            || !b[1..8]
+                .iter()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+            || b[8] != b'-'
+            || !b[9..17].iter().all(u8::is_ascii_digit)
+            || b[17] != b'-'
+            || !b[18..24].iter().all(u8::is_ascii_digit)
+        {
+            continue;
+        }
+        let num =
+            |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
+        let (sec, min, hour) = (num(22..24), num(20..22), num(18..20));
+        let timestamp = if sec < 60 {
+            chrono::NaiveDate::from_ymd_opt(
+                i32::try_from(num(9..13)).ok()?,
+                num(13..15),
+                num(15..17),
+            )
+            .and_then(|d| d.and_hms_opt(hour, min, sec))
+            .map(|t| t.and_utc())
+        } else {
+            // Leap seconds and other oddities: exactly what the scheme's parser says.
+            chrono::NaiveDateTime::parse_from_str(&rest[9..], crate::tag::TIMESTAMP_FORMAT)
+                .ok()
+                .map(|t| t.and_utc())
+        };
+        // A valid shape with an impossible date does not parse under the scheme either.
+        return timestamp.map(|t| TagFacts {
+            env: Some(env),
+            latest: false,
+            timestamp: Some(t),
+        });
+    }
+    None
+}
+
 /// Per-tag state while planning.
 enum Stage {
     /// Kept for a reason of its own.
@@ -598,6 +712,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     }
 
     // Stage 1: each tag on its own.
+    let reader = TagReader::new(policy, input.scheme);
     let mut environment: Vec<Option<usize>> = Vec::with_capacity(inventory.tags.len());
     let mut stages: Vec<Stage> = Vec::with_capacity(inventory.tags.len());
     // (time, digest) of the dated, non-latest tags per environment, for keep_min.
@@ -607,14 +722,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     for (i, record) in inventory.tags.iter().enumerate() {
         let did = tag_digest[i];
         let tag = record.tag.as_str();
-        if let Some(pattern) = protected
-            .as_ref()
-            .and_then(|(set, pats)| set.matches(tag).first().map(|&p| pats[p].clone()))
-        {
-            let env = input
-                .scheme
-                .parse(tag)
-                .and_then(|p| policy.environments.get_index_of(p.environment.as_deref()?));
+        if let Some(pattern) = protected.as_ref().and_then(|(set, pats)| {
+            if set.is_match(tag) {
+                set.matches(tag).first().map(|&p| pats[p].clone())
+            } else {
+                None
+            }
+        }) {
+            let env = reader.read(tag).and_then(|p| p.env);
             environment.push(env);
             stages.push(Stage::Anchor(Reason::Protected { pattern }));
             continue;
@@ -631,15 +746,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
             });
             continue;
         }
-        let Some(parsed) = input.scheme.parse(tag) else {
+        let Some(parsed) = reader.read(tag) else {
             environment.push(None);
             stages.push(Stage::Anchor(Reason::Unparseable));
             continue;
         };
-        let env_index = parsed
-            .environment
-            .as_deref()
-            .and_then(|name| policy.environments.get_index_of(name));
+        let env_index = parsed.env;
         environment.push(env_index);
         let Some(env_index) = env_index else {
             stages.push(Stage::Anchor(Reason::UnknownEnvironment));
@@ -706,7 +818,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     }
 
     // Stage 2: the kept closure.
-    let mut kept: HashMap<u32, Via> = HashMap::new();
+    let mut kept: Vec<Option<Via>> = vec![None; digests.names.len()];
     let mut work: Vec<u32> = Vec::new();
     let mut best_anchor: HashMap<u32, usize> = HashMap::new();
     for (i, stage) in stages.iter().enumerate() {
@@ -728,20 +840,18 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     // Seeded in input order so reasons never depend on hash order.
     for &did in &tag_digest {
         if let Some(&i) = best_anchor.get(&did)
-            && let std::collections::hash_map::Entry::Vacant(e) = kept.entry(did)
+            && kept[did as usize].is_none()
         {
-            {
-                e.insert(Via::Tag(i));
-                work.push(did);
-            }
+            kept[did as usize] = Some(Via::Tag(i));
+            work.push(did);
         }
     }
     for d in input.deployed {
         let Some(did) = digests.id_lookup(&d.digest) else {
             continue;
         };
-        if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(did) {
-            e.insert(Via::Deployed(d.environment.clone()));
+        if kept[did as usize].is_none() {
+            kept[did as usize] = Some(Via::Deployed(d.environment.clone()));
             work.push(did);
         }
     }
@@ -760,8 +870,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     };
     if policy.retention.untagged == UntaggedAction::Keep {
         for &id in &untagged_ids {
-            if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(id) {
-                e.insert(Via::Untagged);
+            if kept[id as usize].is_none() {
+                kept[id as usize] = Some(Via::Untagged);
                 work.push(id);
             }
         }
@@ -774,7 +884,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     for (i, stage) in stages.iter().enumerate() {
         if let Stage::Referrer(_, subject) = stage {
             let did = tag_digest[i];
-            if kept.contains_key(&did) {
+            if kept[did as usize].is_some() {
                 continue;
             }
             let subject_known = digests
@@ -784,7 +894,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
             if subject_known {
                 due_referrer.push(i);
             } else {
-                kept.insert(did, Via::Tag(i));
+                kept[did as usize] = Some(Via::Tag(i));
                 work.push(did);
             }
         }
@@ -796,7 +906,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     let mut candidate_set: HashSet<u32> = HashSet::new();
     let mut candidate_time: HashMap<u32, DateTime<Utc>> = HashMap::new();
     for (i, &did) in tag_digest.iter().enumerate() {
-        if kept.contains_key(&did) {
+        if kept[did as usize].is_some() {
             continue;
         }
         if candidate_set.insert(did) {
@@ -810,28 +920,29 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     }
     if policy.retention.untagged == UntaggedAction::Delete {
         for &id in &untagged_ids {
-            if !kept.contains_key(&id) && candidate_set.insert(id) {
+            if kept[id as usize].is_none() && candidate_set.insert(id) {
                 candidate_ids.push(id);
             }
         }
     }
-    // Oldest first; the cap keeps the newest due images for a later run.
-    candidate_ids.sort_by(|a, b| {
-        let ta = candidate_time.get(a).copied().or_else(|| {
+    // Oldest first; the cap keeps the newest due images for a later run. Unknown times
+    // last: they are the least sure to be old.
+    let time_of = |id: u32| {
+        candidate_time.get(&id).copied().or_else(|| {
             manifest_of
-                .get(a)
+                .get(&id)
                 .and_then(|&m| inventory.manifests[m].pushed_at)
-        });
-        let tb = candidate_time.get(b).copied().or_else(|| {
-            manifest_of
-                .get(b)
-                .and_then(|&m| inventory.manifests[m].pushed_at)
-        });
-        // Unknown times last: they are the least sure to be old.
-        (ta.is_none(), ta)
-            .cmp(&(tb.is_none(), tb))
-            .then_with(|| digests.names[*a as usize].cmp(digests.names[*b as usize]))
-    });
+        })
+    };
+    let mut keyed: Vec<(bool, Option<DateTime<Utc>>, &str, u32)> = candidate_ids
+        .iter()
+        .map(|&id| {
+            let t = time_of(id);
+            (t.is_none(), t, digests.names[id as usize], id)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let candidate_ids: Vec<u32> = keyed.into_iter().map(|k| k.3).collect();
     let deps = |id: u32| -> Vec<u32> {
         let mut out: Vec<u32> = parents.get(&id).cloned().unwrap_or_default();
         if let Some(&s) = subject_of.get(&id) {
@@ -907,21 +1018,29 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     let selected: HashSet<u32> = order.iter().copied().collect();
 
     // Stage 4: decisions.
-    let mut tags_of: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, &did) in tag_digest.iter().enumerate() {
-        tags_of.entry(did).or_default().push(i);
+    // Tags of each digest, as one flat array (a million small vectors cost too much).
+    let mut start = vec![0usize; digests.names.len() + 1];
+    for &did in &tag_digest {
+        start[did as usize + 1] += 1;
     }
+    for k in 1..start.len() {
+        start[k] += start[k - 1];
+    }
+    let mut fill = start.clone();
+    let mut flat = vec![0usize; tag_digest.len()];
+    for (i, &did) in tag_digest.iter().enumerate() {
+        flat[fill[did as usize]] = i;
+        fill[did as usize] += 1;
+    }
+    let tags_of = |did: u32| &flat[start[did as usize]..start[did as usize + 1]];
     let label = |did: u32| -> String {
-        match best_anchor
-            .get(&did)
-            .or_else(|| tags_of.get(&did).and_then(|v| v.first()))
-        {
+        match best_anchor.get(&did).or_else(|| tags_of(did).first()) {
             Some(&i) => inventory.tags[i].tag.clone(),
             None => short_digest(digests.names[did as usize]).to_owned(),
         }
     };
     let kept_reason = |did: u32, own: usize| -> Reason {
-        match kept.get(&did) {
+        match kept[did as usize].as_ref() {
             Some(Via::Tag(i)) if *i != own => Reason::SharesDigest {
                 tag: inventory.tags[*i].tag.clone(),
             },
@@ -951,11 +1070,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         let did = tag_digest[i];
         let (action, reason) = match stage {
             Stage::Anchor(reason) => (Action::Keep, reason),
-            Stage::Due(reason) if !kept.contains_key(&did) => (action_of(did), reason),
+            Stage::Due(reason) if kept[did as usize].is_none() => (action_of(did), reason),
             Stage::Due(_) => (Action::Keep, kept_reason(did, i)),
             Stage::Referrer(kind, subject) => {
-                if kept.contains_key(&did) {
-                    let reason = match kept.get(&did) {
+                if kept[did as usize].is_some() {
+                    let reason = match kept[did as usize].as_ref() {
                         Some(Via::Tag(j)) if *j == i => Reason::ReferrerOfUnknown { kind, subject },
                         _ => kept_reason(did, i),
                     };
@@ -984,7 +1103,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     let untagged: Vec<ManifestDecision> = untagged_ids
         .iter()
         .map(|&id| {
-            let (action, reason) = if kept.contains_key(&id) {
+            let (action, reason) = if kept[id as usize].is_some() {
                 (Action::Keep, kept_reason(id, usize::MAX))
             } else {
                 (action_of(id), Reason::UntaggedUnreferenced)
@@ -1000,10 +1119,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
 
     let deletion = |id: u32| Deletion {
         digest: digests.names[id as usize].to_owned(),
-        tags: tags_of
-            .get(&id)
-            .map(|v| v.iter().map(|&i| inventory.tags[i].tag.clone()).collect())
-            .unwrap_or_default(),
+        tags: tags_of(id)
+            .iter()
+            .map(|&i| inventory.tags[i].tag.clone())
+            .collect(),
         size: manifest_of
             .get(&id)
             .and_then(|&m| inventory.manifests[m].size),
@@ -1034,10 +1153,17 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         }
         order_key.push((e, i));
     }
-    order_key.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| decisions[a.1].tag.cmp(&decisions[b.1].tag))
-    });
+    // Backends list tags sorted, so usually only the (stable) grouping by environment is
+    // needed; the name comparison runs only when the input was not sorted.
+    let sorted = inventory.tags.windows(2).all(|w| w[0].tag <= w[1].tag);
+    if sorted {
+        order_key.sort_by_key(|k| k.0);
+    } else {
+        order_key.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| decisions[a.1].tag.cmp(&decisions[b.1].tag))
+        });
+    }
     let mut slots: Vec<Option<TagDecision>> = decisions.into_iter().map(Some).collect();
     let tags: Vec<TagDecision> = order_key
         .iter()
@@ -1087,7 +1213,7 @@ fn pending_expired_time(stage: &Stage) -> Option<TimeDelta> {
 
 /// Adds index children and referrers of kept digests, transitively.
 fn close(
-    kept: &mut HashMap<u32, Via>,
+    kept: &mut [Option<Via>],
     work: &mut Vec<u32>,
     children: &HashMap<u32, Vec<u32>>,
     referrers: &HashMap<u32, Vec<(ReferrerKind, u32)>>,
@@ -1095,16 +1221,16 @@ fn close(
     while let Some(did) = work.pop() {
         if let Some(list) = children.get(&did) {
             for &c in list {
-                if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(c) {
-                    e.insert(Via::Child(did));
+                if kept[c as usize].is_none() {
+                    kept[c as usize] = Some(Via::Child(did));
                     work.push(c);
                 }
             }
         }
         if let Some(list) = referrers.get(&did) {
             for &(kind, r) in list {
-                if let std::collections::hash_map::Entry::Vacant(e) = kept.entry(r) {
-                    e.insert(Via::Referrer(kind, did));
+                if kept[r as usize].is_none() {
+                    kept[r as usize] = Some(Via::Referrer(kind, did));
                     work.push(r);
                 }
             }
@@ -1128,4 +1254,81 @@ fn compile_protected(patterns: &[String]) -> Result<Option<(GlobSet, Vec<String>
         .build()
         .map_err(|source| PlanError::PatternSet { source })?;
     Ok(Some((set, patterns.to_vec())))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod reader_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn facts_from_scheme(policy: &Policy, scheme: &TagScheme, tag: &str) -> Option<TagFacts> {
+        scheme.parse(tag).map(|p| TagFacts {
+            env: p
+                .environment
+                .as_deref()
+                .and_then(|n| policy.environments.get_index_of(n)),
+            latest: p.latest,
+            timestamp: p.timestamp,
+        })
+    }
+
+    proptest! {
+        /// The fast path reads every tag exactly as the scheme's regex parser does.
+        #[test]
+        fn fast_reader_agrees_with_the_scheme(
+            prefix in prop::sample::select(vec!["dev", "staging", "prod", "pro", "x"]),
+            sha in "[0-9a-fA-F]{6,8}",
+            date in "[0-9]{8}",
+            time in "[0-9]{6}",
+            shape in 0u8..4,
+        ) {
+            let mut policy = Policy::embedded_default();
+            // A prefix that is a prefix of another one.
+            let mut extra = policy.environments["production"].clone();
+            extra.tag_prefix = "prod-eu".to_owned();
+            policy.environments.insert("eu".to_owned(), extra);
+            let scheme = TagScheme::new(&policy).unwrap();
+            let reader = TagReader::new(&policy, &scheme);
+            prop_assert!(reader.fast.is_some());
+            let tag = match shape {
+                0 => format!("{prefix}-{sha}-{date}-{time}"),
+                1 => format!("{prefix}-latest"),
+                2 => format!("{prefix}-eu-{sha}-{date}-{time}"),
+                _ => format!("{prefix}{sha}-{date}{time}"),
+            };
+            prop_assert_eq!(reader.read(&tag), facts_from_scheme(&policy, &scheme, &tag), "{}", tag);
+        }
+
+        /// No panic and the same answer on arbitrary text.
+        #[test]
+        fn fast_reader_agrees_on_arbitrary_text(tag in "\\PC{0,40}") {
+            let policy = Policy::embedded_default();
+            let scheme = TagScheme::new(&policy).unwrap();
+            let reader = TagReader::new(&policy, &scheme);
+            prop_assert_eq!(reader.read(&tag), facts_from_scheme(&policy, &scheme, &tag));
+        }
+    }
+
+    #[test]
+    fn impossible_dates_and_leap_seconds_match_the_scheme() {
+        let policy = Policy::embedded_default();
+        let scheme = TagScheme::new(&policy).unwrap();
+        let reader = TagReader::new(&policy, &scheme);
+        for tag in [
+            "dev-abcdef0-20251301-000000",
+            "dev-abcdef0-20251231-235960",
+            "dev-abcdef0-20250229-120000",
+            "dev-abcdef0-20240229-120000",
+            "prod-latest",
+            "prod-latest-x",
+        ] {
+            assert_eq!(
+                reader.read(tag),
+                facts_from_scheme(&policy, &scheme, tag),
+                "{tag}"
+            );
+        }
+    }
 }
