@@ -10,10 +10,13 @@ use anyhow::Context as _;
 use gitops_core::image_ref::ImageRef;
 use gitops_core::policy::Policy;
 use gitops_core::registry::{ConnectOptions, Registry};
+use gitops_core::retention::digitalocean::DigitalOceanBackend;
+use gitops_core::retention::ghcr::{GhcrBackend, OwnerKind};
 use gitops_core::retention::oci::OciBackend;
 use gitops_core::retention::{
-    ApplyReport, DeployedDigest, ExecuteOptions, OverlayImage, Progress, RetentionBackend,
-    RetentionPlan, RunInput, overlay_images, render_plan, render_summary,
+    ApplyReport, Deletion, DeployedDigest, ExecuteOptions, OverlayImage, Progress, Removed,
+    RetentionBackend, RetentionError, RetentionPlan, RunInput, overlay_images, render_plan,
+    render_summary,
 };
 use gitops_core::tag::TagScheme;
 
@@ -48,6 +51,42 @@ pub struct RetentionArgs {
     /// `HOST:PORT` reached over plain HTTP (loopback hosts always are). Repeatable.
     #[arg(long, value_name = "HOST:PORT")]
     pub insecure_registry: Vec<String>,
+    /// How to talk to the registry. `auto`: the GitHub Packages API for `ghcr.io/...`
+    /// (GITHUB_TOKEN), the DigitalOcean API for `registry.digitalocean.com/...`
+    /// (DIGITALOCEAN_TOKEN), else the OCI distribution API (or the layout for `oci:PATH`).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
+    pub backend: BackendKind,
+    /// GHCR: whether the package owner is an organisation or a user.
+    #[arg(long, value_enum, default_value_t = GhcrOwner::Org)]
+    pub ghcr_owner_type: GhcrOwner,
+    /// GitHub API address (GitHub Enterprise).
+    #[arg(long, env = "GITHUB_API_URL", default_value = gitops_core::retention::ghcr::DEFAULT_API, hide_env_values = true)]
+    pub github_api: String,
+    /// DigitalOcean API address.
+    #[arg(long, env = "GITOPS_DIGITALOCEAN_API", default_value = gitops_core::retention::digitalocean::DEFAULT_API, hide_env_values = true)]
+    pub digitalocean_api: String,
+}
+
+/// Which API retention uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Chosen from the repository's host.
+    Auto,
+    /// OCI distribution API (or OCI layout for `oci:PATH`).
+    Registry,
+    /// GitHub Packages API (GHCR).
+    Ghcr,
+    /// DigitalOcean Container Registry API.
+    Digitalocean,
+}
+
+/// Owner of a GHCR package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GhcrOwner {
+    /// An organisation (`/orgs/...`).
+    Org,
+    /// A user (`/users/...`).
+    User,
 }
 
 /// `gitops retention apply` flags.
@@ -59,17 +98,27 @@ pub struct ApplyArgs {
     /// Really delete. Without it, `apply` is a dry run like `plan`.
     #[arg(long)]
     pub apply: bool,
+    /// DigitalOcean: start a garbage collection after deleting, so the space is freed.
+    #[arg(long)]
+    pub garbage_collect: bool,
 }
 
 /// Runs `gitops retention ...`.
 pub fn run(command: RetentionCommand, ctx: &Context) -> anyhow::Result<Status> {
     match command {
-        RetentionCommand::Plan(args) => execute(&args, false, ctx),
-        RetentionCommand::Apply(args) => execute(&args.common, args.apply, ctx),
+        RetentionCommand::Plan(args) => execute(&args, false, false, ctx),
+        RetentionCommand::Apply(args) => {
+            execute(&args.common, args.apply, args.garbage_collect, ctx)
+        }
     }
 }
 
-fn execute(args: &RetentionArgs, apply: bool, ctx: &Context) -> anyhow::Result<Status> {
+fn execute(
+    args: &RetentionArgs,
+    apply: bool,
+    garbage_collect: bool,
+    ctx: &Context,
+) -> anyhow::Result<Status> {
     let policy = ctx.policy()?;
     let scheme = TagScheme::new(policy).context("the policy's tag templates are invalid")?;
     let repository = ImageRef::parse(&args.image)
@@ -85,16 +134,10 @@ fn execute(args: &RetentionArgs, apply: bool, ctx: &Context) -> anyhow::Result<S
     let wanted = overlay_images(policy, &repository.name(), &overlays)
         .context("cannot read the images of an overlay kustomization")?;
 
-    let options = ConnectOptions {
-        insecure_registries: args.insecure_registry.clone(),
-        concurrency: args.concurrency.max(1),
-        ..ConnectOptions::default()
-    };
-    let registry = Registry::for_ref(&repository, &options).map_err(exit::external)?;
-    let backend = OciBackend::new(registry, &repository, args.concurrency);
     let progress = TerminalProgress::new(ctx.json());
     let now = ctx.now;
     let outcome = block_on(async {
+        let backend = AnyBackend::new(args, &repository, garbage_collect)?;
         let deployed = resolve_overlays(&backend, &wanted).await?;
         let input = RunInput {
             policy,
@@ -111,7 +154,12 @@ fn execute(args: &RetentionArgs, apply: bool, ctx: &Context) -> anyhow::Result<S
             .await
             .map(|(plan, report)| (plan, report, deployed))
     })?;
-    let (plan, report, deployed) = outcome.map_err(exit::external)?;
+    let (plan, report, deployed) = match outcome {
+        Ok(done) => done,
+        // A missing token or a bad pattern is the user's to fix (exit 2), not an outage.
+        Err(err @ RetentionError::Config { .. }) => return Err(err.into()),
+        Err(err) => return Err(exit::external(err)),
+    };
     print(ctx, &plan, &report, &deployed)?;
     if crate::github_actions::in_actions() {
         crate::github_actions::append_summary(&render_summary(&plan, Some(&report)))?;
@@ -228,6 +276,147 @@ async fn resolve_overlays<B: RetentionBackend>(
         }
     }
     Ok(out)
+}
+
+/// The backend chosen by `--backend` and the repository's host (one per run, so the
+/// variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+enum AnyBackend {
+    Oci(OciBackend),
+    Ghcr(GhcrBackend),
+    DigitalOcean(DigitalOceanBackend),
+}
+
+fn token(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
+impl AnyBackend {
+    /// Call inside the runtime (the GitHub client needs it).
+    fn new(
+        args: &RetentionArgs,
+        repository: &ImageRef,
+        garbage_collect: bool,
+    ) -> Result<Self, RetentionError> {
+        let host = repository.registry.as_deref().unwrap_or("");
+        let kind = match args.backend {
+            BackendKind::Auto if host == "ghcr.io" => BackendKind::Ghcr,
+            BackendKind::Auto if host == "registry.digitalocean.com" => BackendKind::Digitalocean,
+            BackendKind::Auto => BackendKind::Registry,
+            other => other,
+        };
+        let path = repository.repository.as_str();
+        let split = || {
+            path.split_once('/')
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                .ok_or_else(|| RetentionError::Config {
+                    message: format!(
+                        "--image '{}': expected {host}/<owner or registry>/<name>",
+                        repository.name()
+                    ),
+                })
+        };
+        Ok(match kind {
+            BackendKind::Ghcr => {
+                let (owner, package) = split()?;
+                let owner_kind = match args.ghcr_owner_type {
+                    GhcrOwner::Org => OwnerKind::Org,
+                    GhcrOwner::User => OwnerKind::User,
+                };
+                Self::Ghcr(GhcrBackend::new(
+                    &args.github_api,
+                    &token("GITHUB_TOKEN"),
+                    owner,
+                    owner_kind,
+                    package,
+                )?)
+            }
+            BackendKind::Digitalocean => {
+                let (registry, name) = split()?;
+                Self::DigitalOcean(DigitalOceanBackend::new(
+                    &args.digitalocean_api,
+                    &token("DIGITALOCEAN_TOKEN"),
+                    registry,
+                    name,
+                    garbage_collect,
+                )?)
+            }
+            BackendKind::Registry | BackendKind::Auto => {
+                let options = ConnectOptions {
+                    insecure_registries: args.insecure_registry.clone(),
+                    concurrency: args.concurrency.max(1),
+                    ..ConnectOptions::default()
+                };
+                let registry = Registry::for_ref(repository, &options).map_err(|err| {
+                    RetentionError::Config {
+                        message: err.to_string(),
+                    }
+                })?;
+                Self::Oci(OciBackend::new(registry, repository, args.concurrency))
+            }
+        })
+    }
+}
+
+impl RetentionBackend for AnyBackend {
+    fn describe(&self) -> String {
+        match self {
+            Self::Oci(b) => b.describe(),
+            Self::Ghcr(b) => b.describe(),
+            Self::DigitalOcean(b) => b.describe(),
+        }
+    }
+
+    async fn inventory(
+        &self,
+        progress: &dyn Progress,
+    ) -> Result<gitops_core::retention::Inventory, RetentionError> {
+        match self {
+            Self::Oci(b) => b.inventory(progress).await,
+            Self::Ghcr(b) => b.inventory(progress).await,
+            Self::DigitalOcean(b) => b.inventory(progress).await,
+        }
+    }
+
+    async fn list_tags(&self) -> Result<Vec<String>, RetentionError> {
+        match self {
+            Self::Oci(b) => b.list_tags().await,
+            Self::Ghcr(b) => b.list_tags().await,
+            Self::DigitalOcean(b) => b.list_tags().await,
+        }
+    }
+
+    async fn resolve(&self, tag: &str) -> Result<Option<String>, RetentionError> {
+        match self {
+            Self::Oci(b) => b.resolve(tag).await,
+            Self::Ghcr(b) => b.resolve(tag).await,
+            Self::DigitalOcean(b) => b.resolve(tag).await,
+        }
+    }
+
+    async fn delete(&self, deletion: &Deletion) -> Result<Removed, RetentionError> {
+        match self {
+            Self::Oci(b) => b.delete(deletion).await,
+            Self::Ghcr(b) => b.delete(deletion).await,
+            Self::DigitalOcean(b) => b.delete(deletion).await,
+        }
+    }
+
+    fn requests(&self) -> Option<u64> {
+        match self {
+            Self::Oci(b) => b.requests(),
+            Self::Ghcr(b) => b.requests(),
+            Self::DigitalOcean(b) => b.requests(),
+        }
+    }
+
+    async fn finish(&self, deleted: usize) -> Result<bool, RetentionError> {
+        match self {
+            Self::Oci(b) => b.finish(deleted).await,
+            Self::Ghcr(b) => b.finish(deleted).await,
+            Self::DigitalOcean(b) => b.finish(deleted).await,
+        }
+    }
 }
 
 /// A progress bar on a terminal; plain lines otherwise (CI logs); nothing with `--format json`

@@ -241,3 +241,51 @@ fn a_tag_or_digest_in_image_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("give the repository only"));
 }
+
+#[test]
+fn digitalocean_repositories_use_the_api_and_need_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    write_setup(dir.path(), "registry.digitalocean.com/acme", "prod-latest");
+    let image = "registry.digitalocean.com/acme/backend";
+    let out = gitops(dir.path(), &["retention", "plan", "--image", image]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DIGITALOCEAN_TOKEN"));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(wiremock::MockServer::start());
+    let old = format!("dev-aaaaaaa-{}", ago(30));
+    rt.block_on(
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path(
+                "/v2/registries/acme/repositories/backend/tags",
+            ))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "tags": [
+                    {"registry_name": "acme", "repository": "backend", "tag": old, "manifest_digest": format!("sha256:{:064x}", 1), "size_bytes": 10, "updated_at": "2025-01-01T00:00:00Z"},
+                    {"registry_name": "acme", "repository": "backend", "tag": "prod-latest", "manifest_digest": format!("sha256:{:064x}", 2), "size_bytes": 10, "updated_at": "2025-01-01T00:00:00Z"}
+                ],
+                "meta": {"total": 2}
+            })))
+            .mount(&server),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_gitops"))
+        .args(["retention", "plan", "--image", image, "--format", "json"])
+        .current_dir(dir.path())
+        .env_remove("GITHUB_ACTIONS")
+        .env("DIGITALOCEAN_TOKEN", "do-secret")
+        .env("GITOPS_DIGITALOCEAN_API", server.uri())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["plan"]["deletions"][0]["tags"][0], old.as_str());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("do-secret"));
+}
