@@ -16,7 +16,8 @@
 #   GITHUB_OUTPUT  the command writes its own outputs there (GITHUB_ACTIONS=true); this script
 #                  adds `json` (the whole result, on one line) and every other top-level field of
 #                  the JSON (snake_case and kebab-case names; strings and numbers as they are,
-#                  booleans as true/false, arrays of strings one per line, anything else as JSON).
+#                  booleans as true/false, arrays of strings one per line (an empty array: the
+#                  empty string), anything else as compact JSON).
 #                  Fields are extracted with jq when it is installed (it is on GitHub's runners).
 #
 # Exit code: the command's own (0 success, 1 a gate or policy said no, 2 usage, 3 external).

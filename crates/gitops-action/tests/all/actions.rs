@@ -593,3 +593,260 @@ fn docs_list_every_action_input_and_output() {
         );
     }
 }
+
+/// An lcov report with `hit` of 4 lines covered.
+fn lcov(hit: usize) -> String {
+    let mut text = String::from("TN:\nSF:src/lib.rs\n");
+    for line in 1..=4 {
+        text.push_str(&format!("DA:{line},{}\n", usize::from(line <= hit)));
+    }
+    text.push_str(&format!("LF:4\nLH:{hit}\nend_of_record\n"));
+    text
+}
+
+#[test]
+fn gate_action_passes_and_fails_closed_with_its_outputs() {
+    let (_server, runner, _release) = runner_with_release();
+    std::fs::write(runner.workspace().join("good.info"), lcov(3)).expect("write lcov");
+    std::fs::write(runner.workspace().join("poor.info"), lcov(1)).expect("write lcov");
+
+    let pass = runner.run_action("gate", &[("coverage", "good.info")]);
+    assert_eq!(pass.code, 0, "{}", pass.stderr);
+    assert_eq!(
+        pass.outputs.get("passed").map(String::as_str),
+        Some("true"),
+        "{:?}",
+        pass.outputs
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&pass.outputs["report"]).expect("report JSON");
+    assert_eq!(report["gates"][0]["gate"], "coverage");
+    assert!(
+        pass.summary.contains("coverage"),
+        "step summary written: {}",
+        pass.summary
+    );
+
+    let fail = runner.run_action("gate", &[("coverage", "poor.info\ngood.info")]);
+    assert_eq!(fail.code, 1, "a failed gate stops the job: {}", fail.stderr);
+    assert_eq!(
+        fail.outputs.get("passed").map(String::as_str),
+        Some("false"),
+        "{:?}",
+        fail.outputs
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&fail.outputs["json"]).expect("json output");
+    assert_eq!(
+        report["gates"].as_array().map(Vec::len),
+        Some(2),
+        "one gate row per file: {report}"
+    );
+
+    let missing = runner.run_action("gate", &[("coverage", "absent.info")]);
+    assert_eq!(
+        missing.code, 1,
+        "a missing report fails closed: {}",
+        missing.stderr
+    );
+    assert_eq!(
+        missing.outputs.get("passed").map(String::as_str),
+        Some("false")
+    );
+}
+
+#[test]
+fn verify_action_reports_a_healthy_endpoint() {
+    let (_server, runner, _release) = runner_with_release();
+    let site = tempfile::tempdir().expect("tempdir");
+    std::fs::write(site.path().join("healthz"), "ok: version 1").expect("write page");
+    let app = FileServer::start(site.path());
+    let url = format!("{}/healthz", app.base_url);
+    let run = runner.run_action(
+        "verify",
+        &[
+            ("url", &url),
+            ("expect-body", "version [0-9]+"),
+            ("timeout", "10s"),
+            ("interval", "1s"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.outputs.get("healthy").map(String::as_str),
+        Some("true"),
+        "{:?}",
+        run.outputs
+    );
+    assert_eq!(
+        run.outputs.get("rollback").map(String::as_str),
+        Some("false")
+    );
+}
+
+#[test]
+fn metrics_action_reads_an_empty_ledger() {
+    let (_server, runner, _release) = runner_with_release();
+    let repo = runner.workspace().join("gitops");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .expect("git is needed (Debian package git)");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "init"]);
+    let run = runner.run_action(
+        "metrics",
+        &[
+            ("gitops-repo", "gitops"),
+            ("branch", "main"),
+            ("since", "30d"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let window: serde_json::Value =
+        serde_json::from_str(run.outputs.get("window").expect("window")).expect("window JSON");
+    assert_eq!(window["days"], 30.0, "{window}");
+    // No deploys: an empty array, which as an output is the empty string (no lines).
+    assert_eq!(
+        run.outputs.get("environments").map(String::as_str),
+        Some(""),
+        "{:?}",
+        run.outputs
+    );
+    let doc: serde_json::Value = serde_json::from_str(&run.outputs["json"]).expect("json output");
+    assert_eq!(doc["environments"], serde_json::json!([]), "{doc}");
+}
+
+/// Runs git in `dir` with a fixed identity; panics with git's message on failure.
+fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .expect("git is needed (Debian package git)");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn deploy_and_rollback_actions_write_gitops_commits() {
+    let (_server, runner, _release) = runner_with_release();
+    // A GitOps remote (bare, reached by file:// URL) with a dev overlay.
+    let seed = runner.dir.path().join("seed");
+    let overlay = seed.join("infra/k8s/overlays/dev");
+    std::fs::create_dir_all(&overlay).expect("mkdir overlay");
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "# dev overlay\nresources: []\nimages:\n  - name: backend\n    newName: registry.example.com/acme/backend\n    newTag: dev-0000000-20251201-000000 # first\n",
+    )
+    .expect("write overlay");
+    git_in(&seed, &["init", "-q"]);
+    git_in(&seed, &["add", "."]);
+    git_in(&seed, &["commit", "-q", "-m", "seed"]);
+    let remote = runner.dir.path().join("remote.git");
+    git_in(
+        runner.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            seed.to_str().expect("utf-8 path"),
+            "remote.git",
+        ],
+    );
+    let url = format!("file://{}", remote.display());
+    std::fs::write(
+        runner.workspace().join("gitops.yaml"),
+        format!(
+            "version: 1\nregistry: registry.example.com/acme\nimages:\n  - name: backend\nenvironments:\n  development:\n    branch: dev\n    tag_prefix: dev\n    overlay: infra/k8s/overlays/dev\n    replicas: 1\ngitops:\n  repo: {url}\n  branch: main\n"
+        ),
+    )
+    .expect("write policy");
+
+    let deploy = |tag: &str| {
+        let image = format!("backend=registry.example.com/acme/backend:{tag}");
+        runner.run_action(
+            "deploy",
+            &[
+                ("env", "development"),
+                ("image", &image),
+                ("source-commit", SHA),
+            ],
+        )
+    };
+    let first = deploy("dev-860c190-20251203-120000");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(
+        first.outputs.get("deployed").map(String::as_str),
+        Some("true"),
+        "{:?}",
+        first.outputs
+    );
+    let second = deploy("dev-9f1e2d3-20251204-090000");
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let commit = second.outputs.get("commit").expect("commit output").clone();
+    assert_eq!(
+        git_in(&remote, &["rev-parse", "main"]),
+        commit,
+        "the commit output is the remote's new tip"
+    );
+    let file = git_in(
+        &remote,
+        &["show", "main:infra/k8s/overlays/dev/kustomization.yaml"],
+    );
+    assert!(
+        file.contains("newTag: dev-9f1e2d3-20251204-090000") && file.starts_with("# dev overlay"),
+        "{file}"
+    );
+
+    let again = deploy("dev-9f1e2d3-20251204-090000");
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        again.outputs.get("deployed").map(String::as_str),
+        Some("false"),
+        "idempotent: {:?}",
+        again.outputs
+    );
+
+    let back = runner.run_action("rollback", &[("env", "development")]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(
+        back.outputs.get("deployed").map(String::as_str),
+        Some("true"),
+        "{:?}",
+        back.outputs
+    );
+    let file = git_in(
+        &remote,
+        &["show", "main:infra/k8s/overlays/dev/kustomization.yaml"],
+    );
+    assert!(
+        file.contains("newTag: dev-860c190-20251203-120000"),
+        "rolled back to the first deploy: {file}"
+    );
+    let message = git_in(&remote, &["log", "-1", "--format=%B", "main"]);
+    assert!(message.contains("Gitops-Rollback-Of:"), "{message}");
+}
