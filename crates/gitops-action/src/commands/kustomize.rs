@@ -144,11 +144,18 @@ fn set_image(args: SetImageArgs, ctx: &Context) -> anyhow::Result<Status> {
             ));
         }
     }
-    let after = kustomize::read_images(&edited).map_err(|e| file.error(e))?;
-    let images = after
-        .into_iter()
-        .filter(|entry| edits.iter().any(|e| e.name == entry.name))
-        .collect();
+    let images = match kustomize::read_images(&edited) {
+        Ok(after) => after
+            .into_iter()
+            .filter(|entry| edits.iter().any(|e| e.name == entry.name))
+            .collect(),
+        Err(err) => {
+            // Another entry kustomize cannot build (say, an unquoted numeric tag): the edit
+            // itself is fine, but say so.
+            warnings.push(format!("{}: {err}", file.display_path()));
+            Vec::new()
+        }
+    };
     if args.require_used && !unused.is_empty() {
         emit_warnings(&warnings, &file, ctx);
         return Err(exit::Denied(anyhow::anyhow!(
@@ -413,6 +420,22 @@ fn images_in_build(
             return images;
         }
     };
+    match kustomize::patch_sources(&file.text) {
+        Ok(patches) => {
+            for inline in &patches.inline {
+                images.extend(kustomize::container_images(inline).unwrap_or_default());
+            }
+            for relative in &patches.files {
+                if let Ok(text) = std::fs::read_to_string(dir.join(relative)) {
+                    images.extend(kustomize::container_images(&text).unwrap_or_default());
+                }
+            }
+        }
+        Err(err) => warnings.push(format!(
+            "cannot list the patches of {}: {err}",
+            file.display_path()
+        )),
+    }
     for relative in paths {
         let path = dir.join(&relative);
         if path.is_dir() {

@@ -3,6 +3,7 @@
 mod actions;
 mod cli_deploy;
 mod cli_gate;
+mod cli_kustomize;
 mod cli_github;
 mod cli_init;
 mod cli_metrics;

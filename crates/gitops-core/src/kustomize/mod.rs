@@ -20,7 +20,10 @@ mod usage;
 pub use args::{
     parse_image_arg, parse_image_args, parse_replica_arg, parse_replica_args, split_image,
 };
-pub use usage::{container_images, image_matches, resource_paths, transform_reference};
+pub use usage::{
+    PatchSources, container_images, image_matches, patch_sources, resource_paths,
+    transform_reference,
+};
 
 use serde::Serialize;
 

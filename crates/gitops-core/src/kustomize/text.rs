@@ -575,8 +575,13 @@ fn edit<'a>(layout: &Layout<'a>, plan: &Plan, existing: &[Value], outcomes: &[Ou
                 .map(|l| (Cow::Borrowed(l.content), l.eol)),
         );
     };
+    // New entries copy the existing items' layout (`- name` vs `-   name`).
+    let key_gap = block
+        .as_ref()
+        .and_then(|b| Some(b.entries.iter().find(|e| !e.bare_dash)?.key_col - b.seq_indent?))
+        .unwrap_or(2);
     let new_entry = |outcome: &Outcome, seq_indent: usize| {
-        render_fresh_entry(&outcome.entry, None, order, seq_indent)
+        render_fresh_entry(&outcome.entry, None, order, seq_indent, key_gap)
     };
     let push_new = |out: &mut Vec<OutLine<'a>>, text_lines: Vec<String>| {
         out.extend(text_lines.into_iter().map(|l| (Cow::Owned(l), layout.eol)));
@@ -655,7 +660,7 @@ fn edit<'a>(layout: &Layout<'a>, plan: &Plan, existing: &[Value], outcomes: &[Ou
                         } else {
                             push_new(
                                 &mut out,
-                                render_fresh_entry(&outcome.entry, old, order, seq_indent),
+                                render_fresh_entry(&outcome.entry, old, order, seq_indent, key_gap),
                             );
                         }
                     }
@@ -751,11 +756,11 @@ fn edit_entry<'a>(
 ) -> Vec<OutLine<'a>> {
     let mut items: Vec<Item<'a>> = Vec::new();
     let mut fields = entry.fields.iter().peekable();
-    for i in entry.dash..entry.end {
+    for (i, line) in lines.iter().enumerate().take(entry.end).skip(entry.dash) {
         let Line {
             content,
             eol: line_eol,
-        } = lines[i];
+        } = *line;
         let line_eol = if line_eol.is_empty() { eol } else { line_eol };
         match fields.peek() {
             Some(field) if field.line == i => {
@@ -824,6 +829,7 @@ fn render_fresh_entry(
     old: Option<&Mapping>,
     order: &[&str],
     seq_indent: usize,
+    key_gap: usize,
 ) -> Vec<String> {
     let mut keys: Vec<&str> = Vec::with_capacity(entry.len());
     let mut sorted: Vec<&str> = entry.keys().filter_map(Value::as_str).collect();
@@ -844,12 +850,16 @@ fn render_fresh_entry(
             .map_or(0, |i| i + 1);
         keys.insert(at, key);
     }
-    let key_col = seq_indent + 2;
+    let key_col = seq_indent + key_gap.max(2);
     let pad = " ".repeat(key_col);
     let mut out = Vec::with_capacity(keys.len());
     for (n, key) in keys.iter().enumerate() {
         let prefix = if n == 0 {
-            format!("{}- ", " ".repeat(seq_indent))
+            format!(
+                "{}-{}",
+                " ".repeat(seq_indent),
+                " ".repeat(key_col - seq_indent - 1)
+            )
         } else {
             pad.clone()
         };

@@ -30,6 +30,43 @@ pub fn resource_paths(kustomization: &str) -> Result<Vec<String>, KustomizeError
     Ok(out)
 }
 
+/// The patches of a kustomization that may set container images: local patch files
+/// (`patches[].path`, `patchesStrategicMerge`) and inline patch texts (`patches[].patch`).
+pub fn patch_sources(kustomization: &str) -> Result<PatchSources, KustomizeError> {
+    let doc = model::parse_document(kustomization)?;
+    let mut sources = PatchSources::default();
+    if let Some(Value::Sequence(items)) = doc.get("patches") {
+        for item in items {
+            if let Some(path) = item.get("path").and_then(Value::as_str) {
+                sources.files.push(path.to_owned());
+            }
+            if let Some(patch) = item.get("patch").and_then(Value::as_str) {
+                sources.inline.push(patch.to_owned());
+            }
+        }
+    }
+    if let Some(Value::Sequence(items)) = doc.get("patchesStrategicMerge") {
+        for item in items.iter().filter_map(Value::as_str) {
+            // Entries are file paths or inline patches (which span several lines).
+            if item.contains('\n') {
+                sources.inline.push(item.to_owned());
+            } else if !is_remote(item) {
+                sources.files.push(item.to_owned());
+            }
+        }
+    }
+    Ok(sources)
+}
+
+/// Patches of a kustomization, see [`patch_sources`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatchSources {
+    /// Local patch files, relative to the kustomization.
+    pub files: Vec<String>,
+    /// Inline patch texts.
+    pub inline: Vec<String>,
+}
+
 fn is_remote(path: &str) -> bool {
     path.contains("://")
         || path.starts_with("git@")

@@ -386,6 +386,11 @@ golden!(
     ["backend=ghcr.io/acme/backend:v2"]
 );
 golden!(
+    new_entry_copies_item_layout,
+    "images:\n-   name: backend\n    newTag: v1\n",
+    ["frontend:v1"]
+);
+golden!(
     indented_document,
     "  resources:\n    - a.yaml\n  images:\n    - name: backend\n      newTag: v1\n",
     ["backend:v2", "frontend:v1"]

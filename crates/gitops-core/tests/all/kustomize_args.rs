@@ -2,9 +2,9 @@
 //! image-usage helpers.
 
 use gitops_core::kustomize::{
-    FieldEdit, ImageEdit, ImageEntry, KustomizeError, ReplicaEdit, container_images,
+    FieldEdit, ImageEdit, ImageEntry, KustomizeError, PatchSources, ReplicaEdit, container_images,
     find_kustomization, image_matches, parse_image_arg, parse_image_args, parse_replica_arg,
-    parse_replica_args, resource_paths, split_image, transform_reference,
+    parse_replica_args, patch_sources, resource_paths, split_image, transform_reference,
 };
 
 const DIGEST: &str = "sha256:24a0c4b4a4c0eb97a1aabb8e29f18e917d05abfe1b7a7c07857230879ce7d3d3";
@@ -329,4 +329,20 @@ fn usage_helpers_find_images_and_resources() {
         "worker:1.0-slim"
     );
     assert_eq!(transform_reference(&entries, "other:1"), "other:1");
+}
+
+#[test]
+fn patch_sources_lists_files_and_inline_patches() {
+    let kustomization = "patches:\n- path: sidecar.yaml\n- target: {kind: Deployment}\n  patch: |-\n    - op: add\n      path: /spec/template/spec/containers/-\n      value: {name: s, image: envoy:1.30}\npatchesStrategicMerge:\n- memory.yaml\n- |-\n  apiVersion: apps/v1\n  kind: Deployment\n";
+    let sources = patch_sources(kustomization).expect("parses");
+    assert_eq!(sources.files, vec!["sidecar.yaml", "memory.yaml"]);
+    assert_eq!(sources.inline.len(), 2);
+    assert_eq!(
+        container_images(&sources.inline[0]).expect("inline patch parses"),
+        vec!["envoy:1.30"]
+    );
+    assert_eq!(
+        patch_sources("resources: []\n").expect("parses"),
+        PatchSources::default()
+    );
 }
