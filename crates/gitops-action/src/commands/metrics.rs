@@ -119,7 +119,7 @@ pub fn run(args: MetricsArgs, ctx: &Context) -> anyhow::Result<Status> {
 
     let start = args.until.unwrap_or(ctx.now) - args.since.as_chrono();
     let events = match args.from {
-        Source::Ledger => ledger_events(&args, policy, ctx)?,
+        Source::Ledger => ledger_events(&args, policy, ctx, start)?,
         Source::Github => github_events(&args, policy, start)?,
     };
 
@@ -157,6 +157,7 @@ fn ledger_events(
     args: &MetricsArgs,
     policy: &gitops_core::policy::Policy,
     ctx: &Context,
+    start: DateTime<Utc>,
 ) -> anyhow::Result<Vec<DeployEvent>> {
     let repo_path = args.gitops_repo.clone().unwrap_or_else(|| {
         let configured = Path::new(&policy.gitops.repo);
@@ -189,7 +190,10 @@ fn ledger_events(
             }
         }
     }
-    let commits = read_commits(&repo, &branches, args.max_commits)?;
+    // Older commits cannot change the window's numbers, except as the first deployment of a
+    // source commit redeployed later: 30 days of history before the window cover that.
+    let not_before = start - chrono::Duration::days(30);
+    let commits = read_commits(&repo, &branches, args.max_commits, not_before)?;
     let lookup = source_repo.as_ref().unwrap_or(&repo);
     let mut events: Vec<DeployEvent> = Vec::new();
     for info in &commits {
@@ -313,11 +317,13 @@ fn parse_until(text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// Ledger candidates: the commits of the given branches, newest first, each once.
+/// Ledger candidates: the commits of the given branches, newest first, each once, down to
+/// `not_before`.
 fn read_commits(
     repo: &git2::Repository,
     branches: &[String],
     max_commits: usize,
+    not_before: DateTime<Utc>,
 ) -> anyhow::Result<Vec<CommitInfo>> {
     let mut seen = BTreeSet::new();
     let mut commits = Vec::new();
@@ -340,6 +346,10 @@ fn read_commits(
             let Some(time) = DateTime::<Utc>::from_timestamp(commit.time().seconds(), 0) else {
                 continue;
             };
+            // The walk is newest first by commit time: everything after this is older still.
+            if time < not_before {
+                break;
+            }
             let author = commit.author();
             commits.push(CommitInfo {
                 commit: oid.to_string(),

@@ -261,3 +261,46 @@ fn credentials_in_the_origin_url_never_reach_the_manifests() {
     );
     assert!(!app.contains("s3cr3t"));
 }
+
+/// The scaffolded overlays are what `gitops kustomize set-image` (and so `gitops deploy`)
+/// edits; running init again afterwards never reverts a deployment.
+#[test]
+fn deploys_edit_the_scaffold_and_a_later_init_leaves_them_alone() {
+    let work = scratch();
+    let dir = work.path();
+    init_json(dir, &["--registry", "ghcr.io/acme", "--name", "shop"]);
+    let digest = format!("sha256:{}", "1".repeat(64));
+    let image = format!("backend=ghcr.io/acme/backend:dev-abc1234-20261129-120000@{digest}");
+    let set = run_gitops(
+        dir,
+        &[
+            "kustomize",
+            "set-image",
+            "infra/k8s/overlays/dev",
+            &image,
+            "--require-used",
+        ],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let rendered = kustomize(&dir.join("infra/k8s/overlays/dev"));
+    assert!(
+        rendered.contains(&format!(
+            "image: ghcr.io/acme/backend:dev-abc1234-20261129-120000@{digest}"
+        )),
+        "{rendered}"
+    );
+    let (_, again) = init_json(dir, &["--registry", "ghcr.io/acme", "--name", "shop"]);
+    let acts = actions(&again);
+    assert!(acts.contains(&(
+        "infra/k8s/overlays/dev/kustomization.yaml".to_owned(),
+        "skip".to_owned()
+    )));
+    assert!(
+        kustomize(&dir.join("infra/k8s/overlays/dev")).contains(&digest),
+        "the deployed digest is still there"
+    );
+}

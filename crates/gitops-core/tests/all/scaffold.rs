@@ -171,3 +171,25 @@ fn bad_options_are_rejected_with_a_reason() {
     .to_string();
     assert!(message.contains("lower-case"), "{message}");
 }
+
+proptest::proptest! {
+    /// Any folder name gives a usable application name, and any options either scaffold or
+    /// give an error, never a panic.
+    #[test]
+    fn any_input_scaffolds_or_errors(
+        folder in ".{0,60}",
+        images in proptest::collection::vec("[a-zA-Z0-9 -]{0,12}", 0..4),
+        registry in "[a-z0-9./:@ -]{0,30}",
+    ) {
+        let app = gitops_core::scaffold::app_name_from(&folder);
+        proptest::prop_assert!(!app.is_empty() && app.len() <= 40);
+        proptest::prop_assert!(!app.starts_with('-') && !app.ends_with('-'));
+        let mut opts = options(Engine::Flux);
+        opts.app = app;
+        opts.images = images;
+        opts.registry = registry;
+        if let Ok(files) = scaffold(&opts) {
+            proptest::prop_assert!(files.iter().any(|f| f.path == "gitops.yaml"));
+        }
+    }
+}
