@@ -2,7 +2,7 @@
 # Measures `gitops metrics` on a synthetic ledger: N deploy commits (default 10000) over three
 # environments, every source commit present in the repository (lead time looked up for each),
 # one production rollback in 20. Needs git and hyperfine; uses target/release/gitops unless
-# GITOPS_BIN is set.
+# GITOPS_BIN is set. KEEP_REPORT=FILE keeps the HTML report.
 #
 #   cargo build --release -p gitops-action && scripts/bench-metrics.sh 10000
 set -euo pipefail
@@ -57,3 +57,5 @@ hyperfine --warmup 2 --runs 10 --export-markdown "$work/result.md" \
   >/dev/null
 cat "$work/result.md"
 ls -l "$work/report.html" | awk '{print "report.html: " $5 " bytes"}'
+# KEEP_REPORT=FILE keeps the HTML report of the last run for a look.
+if [ -n "${KEEP_REPORT:-}" ]; then cp "$work/report.html" "$KEEP_REPORT"; fi
