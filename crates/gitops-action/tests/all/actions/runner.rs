@@ -318,8 +318,17 @@ pub fn sha256_hex(path: &Path) -> String {
 pub fn pristine_release() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("actions-release-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Releases left by earlier test processes that have exited (their pid is gone).
+        for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("actions-release-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let root = tmp.join(format!("actions-release-{}", std::process::id()));
         let staging = root.join("staging");
         let versioned = root.join("release").join(format!("v{}", version()));
         std::fs::create_dir_all(&staging).expect("mkdir staging");
@@ -335,6 +344,7 @@ pub fn pristine_release() -> &'static Path {
             .status()
             .expect("tar is needed to pack the release archive");
         assert!(status.success(), "tar failed");
+        let _ = std::fs::remove_dir_all(&staging);
         let sums = format!("{}  {}\n", sha256_hex(&archive), archive_name());
         std::fs::write(versioned.join(format!("{}.sha256", archive_name())), sums)
             .expect("write sha256");
