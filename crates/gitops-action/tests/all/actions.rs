@@ -29,14 +29,6 @@ const STAGE_COMMANDS: &[(&str, &[&[&str]])] = &[
 /// Inputs every stage action has that configure the step rather than a flag.
 const STEP_INPUTS: &[&str] = &["working-directory", "gitops-version", "from-source"];
 
-fn commands_of(folder: &str) -> &'static [&'static [&'static str]] {
-    STAGE_COMMANDS
-        .iter()
-        .find(|(f, _)| *f == folder)
-        .map(|(_, c)| *c)
-        .unwrap_or_else(|| panic!("no command table entry for {folder}"))
-}
-
 /// Rust sources under `dir`, recursively.
 fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -120,6 +112,12 @@ fn every_action_yml_is_complete_and_passes_inputs_only_through_env() {
             assert!(
                 value.starts_with("${{ steps.") && value.contains(".outputs."),
                 "{at}: output {name} is forwarded from a step, got {value:?}"
+            );
+        }
+        for step in &action.runs.steps {
+            assert!(
+                step.name.as_deref().is_some_and(|n| !n.is_empty()),
+                "{at}: every step is named"
             );
         }
         // Inputs reach the scripts only through env:, each exactly once, never inside run:.
@@ -351,6 +349,10 @@ fn setup_action_installs_from_the_release_then_hits_the_tool_cache() {
         Some("true")
     );
     assert_eq!(
+        warm.step_outputs["setup"]["path"], cold.outputs["path"],
+        "same binary from the cache"
+    );
+    assert_eq!(
         server.requests.load(std::sync::atomic::Ordering::SeqCst),
         downloads,
         "a warm cache downloads nothing"
@@ -379,7 +381,7 @@ fn setup_refuses_a_tampered_archive_and_installs_nothing() {
         "says why: {}",
         run.stderr
     );
-    assert!(run.outputs.get("path").is_none(), "no path output");
+    assert!(!run.outputs.contains_key("path"), "no path output");
     assert!(
         std::fs::read_to_string(runner.path_file())
             .unwrap_or_default()
@@ -436,6 +438,11 @@ fn tag_action_runs_in_a_simulated_runner_and_forwards_outputs() {
         ],
     );
     assert_eq!(run.code, 0, "tag action failed: {}", run.stderr);
+    assert!(
+        run.stdout.contains("\"version\""),
+        "the JSON result is shown in the log: {}",
+        run.stdout
+    );
     assert_eq!(
         run.outputs.get("tags").map(String::as_str),
         Some(
