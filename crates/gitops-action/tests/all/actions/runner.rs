@@ -386,6 +386,8 @@ pub struct Runner {
     pub dir: tempfile::TempDir,
     /// Base URL the setup script downloads from.
     pub download_base: String,
+    /// More runner variables (e.g. `GITHUB_EVENT_NAME`, `GITHUB_EVENT_PATH`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Runner {
@@ -398,6 +400,7 @@ impl Runner {
         Self {
             dir,
             download_base: download_base.to_owned(),
+            env: Vec::new(),
         }
     }
 
@@ -518,6 +521,9 @@ impl Runner {
                 .env("GITHUB_STEP_SUMMARY", &summary_file)
                 .env("GITHUB_ENV", files.join("env"))
                 .env("GITOPS_DOWNLOAD_BASE_URL", &self.download_base);
+            for (key, value) in &self.env {
+                command.env(key, value);
+            }
             for (key, value) in &step.env {
                 command.env(key, evaluate(value));
             }
