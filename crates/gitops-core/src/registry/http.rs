@@ -225,23 +225,49 @@ impl HttpRegistry {
                 (Method::GET, None)
             }
         };
-        let mut request = self.inner.client.request(method, url.as_str());
-        if let Credentials::Basic { username, password } = &creds {
-            request = request.header(AUTHORIZATION, basic(username, password));
-        }
-        if let Some(body) = body {
-            request = request
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(body);
-        }
-        let response = request.send().await;
-        self.inner.stats.record(0, 0);
-        let response = response.map_err(|e| RegistryError::Unreachable {
-            registry: url.host_str().unwrap_or_default().to_owned(),
-            attempts: 1,
-            message: format!("token request failed: {e}"),
-            source: Some(e),
-        })?;
+        // The token endpoint gets the same bounded retries as the registry itself.
+        let max_attempts = self.inner.options.max_attempts.max(1);
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let mut request = self.inner.client.request(method.clone(), url.as_str());
+            if let Credentials::Basic { username, password } = &creds {
+                request = request.header(AUTHORIZATION, basic(username, password));
+            }
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body.clone());
+            }
+            let result = request.send().await;
+            self.inner
+                .stats
+                .record(body.as_ref().map_or(0, |b| b.len() as u64), 0);
+            match result {
+                Ok(r)
+                    if matches!(r.status().as_u16(), 429 | 502 | 503 | 504)
+                        && attempt < max_attempts =>
+                {
+                    let wait = retry_after(r.headers())
+                        .map(|d| d.min(self.inner.options.max_delay))
+                        .unwrap_or_else(|| self.backoff(attempt));
+                    let _ = self.read(r, reference).await;
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(r) => break r,
+                Err(e) if attempt < max_attempts && (e.is_connect() || e.is_timeout()) => {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Err(e) => {
+                    return Err(RegistryError::Unreachable {
+                        registry: url.host_str().unwrap_or_default().to_owned(),
+                        attempts: attempt,
+                        message: format!("token request failed: {}", describe_transport_error(&e)),
+                        source: Some(e),
+                    });
+                }
+            }
+        };
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(self.unauthorized(reference, status.as_u16(), &creds));
