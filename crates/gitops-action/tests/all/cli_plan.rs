@@ -229,7 +229,8 @@ fn plan_bad_input_exits_2_with_one_clear_error() {
     let dir = empty_dir();
     let truncated = dir.path().join("event.json");
     std::fs::write(&truncated, r#"{"pull_request": {"head": "#).expect("write");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec!["plan", "--branch", "dev", "--sha", "xyz1234"],
             vec![],
