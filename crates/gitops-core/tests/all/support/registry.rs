@@ -240,8 +240,16 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     head.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A bcrypt htpasswd line made with python3's `crypt` module.
+/// A bcrypt htpasswd line: `htpasswd -nbB` (Debian package apache2-utils), else python3's
+/// `crypt` module (removed in Python 3.13).
 fn htpasswd_line(user: &str, password: &str) -> String {
+    if let Ok(output) = Command::new("htpasswd")
+        .args(["-nbB", user, password])
+        .output()
+        && output.status.success()
+    {
+        return String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    }
     let output = Command::new("python3")
         .args([
             "-W",
@@ -250,10 +258,15 @@ fn htpasswd_line(user: &str, password: &str) -> String {
             "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))",
             password,
         ])
-        .output()
-        .expect("python3 is needed to generate an htpasswd line (Debian package python3)");
-    assert!(output.status.success(), "python3 crypt failed: {output:?}");
-    format!("{user}:{}", String::from_utf8_lossy(&output.stdout).trim())
+        .output();
+    match output {
+        Ok(output) if output.status.success() => {
+            format!("{user}:{}", String::from_utf8_lossy(&output.stdout).trim())
+        }
+        other => panic!(
+            "cannot make a bcrypt htpasswd line: install the Debian package apache2-utils (scripts/test does); python3 crypt fallback: {other:?}"
+        ),
+    }
 }
 
 /// `sha256:<hex>` of bytes.
