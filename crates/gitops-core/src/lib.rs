@@ -12,6 +12,7 @@
 
 pub mod argocd;
 pub mod duration;
+pub mod event;
 pub mod gates;
 #[cfg(feature = "git")]
 pub mod gitops_repo;
@@ -21,6 +22,7 @@ pub mod image_ref;
 pub mod kustomize;
 pub mod ledger;
 pub mod metrics;
+pub mod plan;
 pub mod policy;
 #[cfg(feature = "registry")]
 pub mod registry;
