@@ -123,7 +123,9 @@ fn clock() -> anyhow::Result<DateTime<Utc>> {
     match std::env::var("GITOPS_NOW") {
         Ok(value) if !value.trim().is_empty() => DateTime::parse_from_rfc3339(value.trim())
             .map(|t| t.with_timezone(&Utc))
-            .with_context(|| format!("GITOPS_NOW='{value}' is not an RFC 3339 time such as 2025-12-03T12:00:00Z")),
+            .with_context(|| {
+                format!("GITOPS_NOW='{value}' is not an RFC 3339 time such as 2025-12-03T12:00:00Z")
+            }),
         _ => Ok(Utc::now()),
     }
 }
