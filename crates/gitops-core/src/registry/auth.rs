@@ -357,6 +357,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn challenge_parser_never_panics(header in ".{0,200}") {
+            let _ = parse_challenge(&header);
+        }
+
+        #[test]
+        fn docker_config_reader_never_panics(text in ".{0,300}", host in "[a-z0-9.:]{1,30}") {
+            let _ = from_docker_config(&host, &text, "config.json");
+        }
+
+        #[test]
+        fn bearer_parameters_round_trip(realm in "https://[a-z]{1,10}/[a-z]{0,10}", service in "[a-z.]{1,20}") {
+            let header = format!(r#"Bearer realm="{realm}",service="{service}""#);
+            proptest::prop_assert_eq!(
+                parse_challenge(&header),
+                Some(Challenge::Bearer { realm, service: Some(service) })
+            );
+        }
+    }
+
     #[test]
     fn bad_auth_is_an_error_without_the_secret() {
         let text = r#"{"auths":{"ghcr.io":{"auth":"!!!not-base64"}}}"#;

@@ -1033,6 +1033,32 @@ mod tests {
         assert_eq!(next_link(r#"<x>; rel="prev""#), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn link_parser_never_panics(header in ".{0,200}") {
+            let _ = next_link(&header);
+        }
+
+        #[test]
+        fn loopback_check_never_panics(host in ".{0,40}") {
+            let _ = is_loopback(&host);
+        }
+    }
+
+    #[test]
+    fn unauthorized_message_names_user_not_secret() {
+        let registry = HttpRegistry::new("ghcr.io", &ConnectOptions::default()).expect("client");
+        let err = registry.unauthorized(
+            "ghcr.io/acme/app:dev-latest",
+            401,
+            &Credentials::Basic {
+                username: "ci-bot".into(),
+                password: "hunter2-secret".into(),
+            },
+        );
+        insta::assert_snapshot!(err.to_string(), @"registry ghcr.io refused access to ghcr.io/acme/app:dev-latest (401 as user ci-bot); check the credentials in GITOPS_REGISTRY_USERNAME/GITOPS_REGISTRY_PASSWORD or `docker login ghcr.io`");
+    }
+
     #[test]
     fn loopback_hosts() {
         assert!(is_loopback("127.0.0.1:5000"));

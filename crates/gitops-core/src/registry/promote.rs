@@ -566,6 +566,30 @@ mod tests {
     }
 
     #[test]
+    fn plan_as_json() {
+        let plan = plan_promotion(input(&[("staging-latest", Some("sha256:bb"))]));
+        insta::assert_json_snapshot!(plan, @r#"
+        {
+          "source": "r/app:dev-1",
+          "target": "r/app",
+          "digest": "sha256:aa",
+          "media_type": "application/vnd.oci.image.manifest.v1+json",
+          "tags_to_write": [
+            "staging-abc1234-20260101-000000",
+            "staging-latest"
+          ],
+          "tags_skipped": [],
+          "blobs": [],
+          "child_manifests": [],
+          "requests": [
+            "PUT /v2/app/manifests/staging-abc1234-20260101-000000",
+            "PUT /v2/app/manifests/staging-latest"
+          ]
+        }
+        "#);
+    }
+
+    #[test]
     fn moving_tag_at_digest_makes_a_noop() {
         let plan = plan_promotion(input(&[("staging-latest", Some("sha256:aa"))]));
         assert!(plan.is_noop());

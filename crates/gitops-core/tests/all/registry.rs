@@ -771,3 +771,26 @@ async fn promotes_across_registries_by_copying_bytes() {
     assert_eq!(b.outside_digest(&target_repo, "prod-latest"), digest);
     assert!(outcome.traffic.bytes_sent >= 4000);
 }
+
+#[tokio::test]
+async fn layout_refuses_a_corrupted_blob() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = write_image(&dir.path().join("store"), &[300], 51, &["dev-1"]);
+    let layer = &image.layers[0].digest;
+    let path = image
+        .layout
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    std::fs::write(&path, b"tampered").expect("tamper");
+    let repo = r(&format!("oci:{}", image.layout.display()));
+    let registry = Registry::for_ref(&repo, &options()).expect("backend");
+    let err = registry.get_blob(&repo, layer).await.expect_err("corrupt");
+    assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err}");
+    assert!(err.to_string().contains(layer.as_str()), "{err}");
+    // The manifest itself is intact and still resolves.
+    let manifest = registry
+        .get_manifest(&repo.with_tag("dev-1").expect("tag"))
+        .await
+        .expect("manifest");
+    assert_eq!(manifest.digest, image.digest);
+}
