@@ -593,3 +593,14 @@ fn read_images_reports_numeric_tags_with_location() {
     );
     assert_eq!(entries[1].tag_suffix.as_deref(), Some("-slim"));
 }
+
+#[test]
+fn verification_refuses_a_result_that_would_not_hold() {
+    // A line that looks like a top-level `images:` key but sits inside a multi-line quoted
+    // scalar: the line editor is fooled, the semantic check is not, and nothing is returned.
+    let input = "namePrefix: \"abc\nimages: x\"\nresources:\n  - a.yaml\n";
+    let edits = parse_image_args(&["backend:v2"]).expect("valid arguments");
+    let err = set_images(input, &edits, &EditOptions::default()).expect_err("refused");
+    assert!(matches!(err, KustomizeError::Verification { .. }), "{err}");
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+}
