@@ -1,6 +1,8 @@
 //! Image tags: rendering `<prefix>-<sha7>-<YYYYMMDD-HHMMSS>` (or a custom template) and
 //! `<prefix>-latest`, parsing them back, semver tags, and OCI tag validity.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use regex::Regex;
 use serde::Serialize;
@@ -261,8 +263,9 @@ pub struct TagScheme {
     semver: bool,
     /// (prefix, environment name), longest prefix first so `prod-eu` wins over `prod`.
     prefixes: Vec<(String, String)>,
-    version_re: Regex,
-    latest_re: Option<Regex>,
+    /// Compiled on first `parse`: rendering alone (`gitops tag`) never pays for it.
+    version_re: OnceLock<Regex>,
+    latest_re: OnceLock<Option<Regex>>,
 }
 
 impl TagScheme {
@@ -287,16 +290,14 @@ impl TagScheme {
             Some(t) => Some((t.clone(), compile(t)?)),
             None => None,
         };
-        let version_re = parse_regex(&parts, &prefixes);
-        let latest_re = latest.as_ref().map(|(_, p)| parse_regex(p, &prefixes));
         Ok(Self {
             template: tags.template.clone(),
             parts,
             latest,
             semver: tags.semver,
             prefixes,
-            version_re,
-            latest_re,
+            version_re: OnceLock::new(),
+            latest_re: OnceLock::new(),
         })
     }
 
@@ -341,10 +342,18 @@ impl TagScheme {
     /// assert!(scheme.parse("latest").is_none());
     /// ```
     pub fn parse(&self, tag: &str) -> Option<ParsedTag> {
-        if let Some(caps) = self.latest_re.as_ref().and_then(|re| re.captures(tag)) {
+        let latest_re = self.latest_re.get_or_init(|| {
+            self.latest
+                .as_ref()
+                .map(|(_, parts)| parse_regex(parts, &self.prefixes))
+        });
+        if let Some(caps) = latest_re.as_ref().and_then(|re| re.captures(tag)) {
             return self.to_parsed(&caps, true);
         }
-        let caps = self.version_re.captures(tag)?;
+        let version_re = self
+            .version_re
+            .get_or_init(|| parse_regex(&self.parts, &self.prefixes));
+        let caps = version_re.captures(tag)?;
         self.to_parsed(&caps, false)
     }
 
