@@ -59,7 +59,7 @@ pub enum RegistryError {
         "cannot reach registry {registry} ({attempts} attempt(s)): {message}; check the address, that the registry is running, and --insecure-registry for plain-HTTP registries"
     )]
     Unreachable {
-        /// host[:port].
+        /// `host[:port]`.
         registry: String,
         /// Attempts made.
         attempts: u32,
@@ -74,7 +74,7 @@ pub enum RegistryError {
         "registry {registry} answered {status} to {method} {path} {attempts} time(s); giving up (it is overloaded or rate-limiting: retry later)"
     )]
     Exhausted {
-        /// host[:port].
+        /// `host[:port]`.
         registry: String,
         /// HTTP method.
         method: String,
@@ -90,7 +90,7 @@ pub enum RegistryError {
         "registry {registry} refused access to {reference} ({status}{user}); check the credentials in GITOPS_REGISTRY_USERNAME/GITOPS_REGISTRY_PASSWORD or `docker login {registry}`"
     )]
     Unauthorized {
-        /// host[:port].
+        /// `host[:port]`.
         registry: String,
         /// The reference being accessed.
         reference: String,
