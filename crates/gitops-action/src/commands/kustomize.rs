@@ -27,6 +27,11 @@ pub enum KustomizeCommand {
     /// NAME@DIGEST, NAME:TAG@DIGEST; `*` in place of NEWNAME, TAG or DIGEST keeps the existing
     /// value. Later arguments win for the same name. Comments, key order, indentation and
     /// quoting of everything else stay byte-for-byte.
+    ///
+    /// Unlike kustomize, a plain NAME:TAG keeps an existing newName, and setting a tag drops an
+    /// old digest unless one is given too (and vice versa), so a stale pin never outlives a
+    /// deploy; --kustomize-compat reproduces kustomize exactly. A warning (exit 1 with
+    /// --require-used) names images no resource in the build uses.
     SetImage(SetImageArgs),
     /// Set replica counts like `kustomize edit set replicas` (NAME=COUNT).
     SetReplicas(SetReplicasArgs),

@@ -373,7 +373,12 @@ fn pin_digest_resolves_the_tag_in_a_real_registry() {
     let image = registry_support::write_image(layout.path(), &[512], 11, &["v1"]);
     let target = format!("{}/acme/api", registry.host());
     let status = Command::new("skopeo")
-        .args(["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false"])
+        .args([
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
         .arg(format!("oci:{}:v1", layout.path().display()))
         .arg(format!("docker://{target}:v1"))
         .status()
@@ -423,4 +428,58 @@ fn pin_digest_resolves_the_tag_in_a_real_registry() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("cannot resolve"), "{}", run.stderr);
     assert_eq!(read(&file), text);
+}
+
+#[test]
+fn help_texts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for command in ["set-image", "set-replicas"] {
+        let run = gitops(
+            dir.path(),
+            &["kustomize", command, "--help"],
+            &[("COLUMNS", "100")],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        insta::assert_snapshot!(format!("help_kustomize_{command}"), run.stdout);
+    }
+}
+
+#[test]
+fn images_added_by_patches_count_as_used() {
+    let tree = fixture_tree();
+    let overlay = tree.path().join("overlays/patched");
+    std::fs::create_dir_all(&overlay).expect("overlay dir");
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources:\n  - ../../base\npatches:\n  - path: sidecar.yaml\n  - target: {kind: Deployment, name: api}\n    patch: |-\n      - op: add\n        path: /spec/template/spec/containers/-\n        value: {name: otel, image: otel/collector:0.99}\n",
+    )
+    .expect("write kustomization");
+    std::fs::write(
+        overlay.join("sidecar.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: envoy\n          image: envoyproxy/envoy:v1.30.0\n",
+    )
+    .expect("write patch");
+    let run = gitops(
+        tree.path(),
+        &[
+            "kustomize",
+            "set-image",
+            "overlays/patched",
+            "--require-used",
+            "envoyproxy/envoy:v1.31.0",
+            "otel/collector:0.100",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    let images = kubectl_images(&overlay);
+    assert!(
+        images.contains(&"envoyproxy/envoy:v1.31.0".to_owned()),
+        "{images:?}"
+    );
+    assert!(
+        images.contains(&"otel/collector:0.100".to_owned()),
+        "{images:?}"
+    );
 }
