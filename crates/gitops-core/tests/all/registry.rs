@@ -794,3 +794,40 @@ async fn layout_refuses_a_corrupted_blob() {
         .expect("manifest");
     assert_eq!(manifest.digest, image.digest);
 }
+
+#[tokio::test]
+async fn referrers_fall_back_to_the_tag_schema() {
+    for store in [Store::http(), Store::layout()] {
+        let repo = store.repo("app");
+        let digest = push_synthetic(&store, &repo, &[100], 61, "dev-1").await;
+        let registry = store.registry(&repo);
+        assert!(
+            registry
+                .referrers(&repo, &digest)
+                .await
+                .expect("none yet")
+                .is_empty()
+        );
+        // A signature-like referrer index stored under `sha256-<hex>` (the OCI tag schema).
+        let signature = gitops_core::registry::Manifest::from_bytes(
+            serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": gitops_core::registry::OCI_INDEX,
+                "manifests": [{
+                    "mediaType": gitops_core::registry::OCI_MANIFEST,
+                    "digest": digest,
+                    "size": 1,
+                    "artifactType": "application/vnd.dev.cosign.simplesigning.v1+json"
+                }]
+            }))
+            .expect("json"),
+            gitops_core::registry::OCI_INDEX,
+        );
+        registry
+            .put_manifest(&repo, &digest.replacen(':', "-", 1), &signature)
+            .await
+            .expect("put referrers index");
+        let found = registry.referrers(&repo, &digest).await.expect("referrers");
+        assert_eq!(found.len(), 1);
+    }
+}
