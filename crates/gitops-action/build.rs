@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect(root, &path, out);
+            collect(&path, out);
         } else if path.is_file() {
             out.push(path);
         }
@@ -23,7 +23,7 @@ fn main() {
     let example = manifest.join("../../examples/ai-incident-assistant");
     println!("cargo:rerun-if-changed={}", example.display());
     let mut files = Vec::new();
-    collect(&example, &example, &mut files);
+    collect(&example, &mut files);
     files.sort();
     let mut code = String::from(
         "/// The bundled example's files: (path relative to its root, contents).\npub const EXAMPLE_FILES: &[(&str, &[u8])] = &[\n",

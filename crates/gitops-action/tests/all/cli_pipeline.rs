@@ -1,5 +1,7 @@
 //! `gitops pipeline` end to end: the whole flow on an OCI layout and a local bare repository.
 
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
 use std::path::Path;
 use std::process::{Command, Output};
 

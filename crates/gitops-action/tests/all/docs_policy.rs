@@ -1,6 +1,8 @@
 //! `docs/policy.md` is generated from the policy's JSON Schema; this test keeps it in sync.
 //! Regenerate with `UPDATE_DOCS=1 cargo test -p gitops-action --test all docs_policy`.
 
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
 use std::fmt::Write as _;
 use std::path::Path;
 

@@ -140,6 +140,7 @@ pub fn build_image(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // in tests a panic is the failure report
 mod tests {
     use super::*;
     use chrono::TimeZone;

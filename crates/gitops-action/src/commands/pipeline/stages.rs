@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, TimeDelta, Utc};
-use gitops_core::policy::Policy;
+use gitops_core::policy::{ImageSpec, Policy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -586,6 +586,110 @@ fn running_stages(plan: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A commit on a branch of the app repository, and what the dev stage builds from it.
+struct Source<'a> {
+    commit: &'a str,
+    tree: &'a str,
+    time: DateTime<Utc>,
+}
+
+/// The development tag for a commit, from `gitops tag` (the same call CI makes).
+fn dev_version(runner: &Runner<'_>, source: &Source<'_>, repo: &str) -> anyhow::Result<String> {
+    let time = source.time.to_rfc3339();
+    let args = [
+        "tag",
+        "--env",
+        "development",
+        "--sha",
+        source.commit,
+        "--time",
+        &time,
+        "--image",
+        repo,
+    ];
+    text(&runner.json(&args.map(str::to_owned))?, &["version"])
+}
+
+/// Builds one image from its context, pushes it with its development tags (annotated with
+/// the source commit and tree) and returns the `name=REF@digest` argument for `gitops deploy`.
+#[allow(clippy::too_many_arguments)]
+fn build_and_push(
+    runner: &Runner<'_>,
+    app: &Path,
+    layout: &Path,
+    image: &ImageSpec,
+    source: &Source<'_>,
+    version: &str,
+    state: &State,
+    repo: &dyn Fn(&str) -> String,
+) -> anyhow::Result<(String, String)> {
+    let context = image.context.clone().unwrap_or_else(|| ".".into());
+    let labels = BTreeMap::from([
+        (
+            "org.opencontainers.image.revision".to_owned(),
+            source.commit.to_owned(),
+        ),
+        (
+            "org.opencontainers.image.created".to_owned(),
+            source.time.to_rfc3339(),
+        ),
+        (
+            "org.opencontainers.image.title".to_owned(),
+            image.name.clone(),
+        ),
+        ("dev.gitops.tree".to_owned(), source.tree.to_owned()),
+    ]);
+    let built = build_image(&app.join(&context), layout, "build", &labels, source.time)?;
+    runner.out.line(format!(
+        "    built {} from {context}/: {} ({} bytes)",
+        image.name,
+        short(&built.digest),
+        built.size
+    ));
+    let pushed = runner.json(&[
+        "push".into(),
+        built.layout.display().to_string(),
+        "--image".into(),
+        repo(&image.name),
+        "--tag".into(),
+        version.to_owned(),
+        "--tag".into(),
+        "dev-latest".into(),
+        "--revision".into(),
+        source.commit.to_owned(),
+        "--tree".into(),
+        source.tree.to_owned(),
+    ])?;
+    let digest = text(&pushed, &["digest"])?;
+    let reference = format!(
+        "{}={}/{}:{version}@{digest}",
+        image.name, state.overlay_registry, image.name
+    );
+    Ok((digest, reference))
+}
+
+/// Runs `gitops deploy` for `images` (`name=REF` arguments) and records the commit.
+fn deploy(
+    runner: &Runner<'_>,
+    state: &mut State,
+    env: &str,
+    images: &[String],
+    source_commit: &str,
+) -> anyhow::Result<()> {
+    let mut args = vec!["deploy".to_owned(), "--env".into(), env.into()];
+    for image in images {
+        args.extend(["--image".to_owned(), image.clone()]);
+    }
+    args.extend([
+        "--gitops-repo".into(),
+        state.gitops_remote.clone(),
+        "--source-commit".into(),
+        source_commit.into(),
+    ]);
+    let result = runner.json(&args)?;
+    record_deploy(runner, &result, env, state)
+}
+
 fn build_and_deploy_dev(
     runner: &Runner<'_>,
     app: &Path,
@@ -602,84 +706,26 @@ fn build_and_deploy_dev(
     runner
         .out
         .line(format!("    runs: {}", running_stages(&plan).join(", ")));
-    let tags = runner.json(
-        &[
-            "tag",
-            "--env",
-            "development",
-            "--sha",
-            &commit,
-            "--time",
-            &time.to_rfc3339(),
-            "--image",
-            &repo(&policy.images[0].name),
-        ]
-        .map(str::to_owned),
-    )?;
-    let version = text(&tags, &["version"])?;
-    let mut deploy = vec!["deploy".to_owned(), "--env".into(), "development".into()];
+    let source = Source {
+        commit: &commit,
+        tree: &tree,
+        time,
+    };
+    let first = policy
+        .images
+        .first()
+        .context("the example declares no image")?;
+    let version = dev_version(runner, &source, &repo(&first.name))?;
+    let mut references = Vec::new();
     for image in &policy.images {
-        let context = image.context.clone().unwrap_or_else(|| ".".into());
-        let labels = BTreeMap::from([
-            (
-                "org.opencontainers.image.revision".to_owned(),
-                commit.clone(),
-            ),
-            (
-                "org.opencontainers.image.created".to_owned(),
-                time.to_rfc3339(),
-            ),
-            (
-                "org.opencontainers.image.title".to_owned(),
-                image.name.clone(),
-            ),
-            ("dev.gitops.tree".to_owned(), tree.clone()),
-        ]);
-        let built = build_image(
-            &app.join(&context),
-            &workdir.join("build").join(&image.name),
-            "build",
-            &labels,
-            time,
-        )?;
-        runner.out.line(format!(
-            "    built {} from {context}/: {} ({} bytes)",
-            image.name,
-            short(&built.digest),
-            built.size
-        ));
-        let pushed = runner.json(&[
-            "push".into(),
-            built.layout.display().to_string(),
-            "--image".into(),
-            repo(&image.name),
-            "--env".into(),
-            "development".into(),
-            "--tag".into(),
-            version.clone(),
-            "--tag".into(),
-            "dev-latest".into(),
-            "--revision".into(),
-            commit.clone(),
-            "--tree".into(),
-            tree.clone(),
-        ])?;
-        let digest = text(&pushed, &["digest"])?;
-        state.digests.insert(image.name.clone(), digest.clone());
-        deploy.push("--image".into());
-        deploy.push(format!(
-            "{}={}/{}:{version}@{digest}",
-            image.name, state.overlay_registry, image.name
-        ));
+        let layout = workdir.join("build").join(&image.name);
+        let (digest, reference) =
+            build_and_push(runner, app, &layout, image, &source, &version, state, repo)?;
+        state.digests.insert(image.name.clone(), digest);
+        references.push(reference);
     }
     runner.out.stage(3, "deploy development");
-    deploy.extend([
-        "--gitops-repo".into(),
-        state.gitops_remote.clone(),
-        "--source-commit".into(),
-        commit.clone(),
-    ]);
-    record_deploy(runner, &runner.json(&deploy)?, "development", state)?;
+    deploy(runner, state, "development", &references, &commit)?;
     Ok((commit, tree))
 }
 
@@ -741,7 +787,7 @@ fn deploy_promoted(
     time: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     runner.epoch.set(time.timestamp());
-    let mut deploy = vec!["deploy".to_owned(), "--env".into(), env.into()];
+    let mut references = Vec::new();
     for name in images {
         let promoted = runner.json(&[
             "promote".into(),
@@ -780,19 +826,12 @@ fn deploy_promoted(
             .find(|t| !t.ends_with("-latest"))
             .cloned()
             .unwrap_or_else(|| written.join(""));
-        deploy.push("--image".into());
-        deploy.push(format!(
+        references.push(format!(
             "{name}={}/{name}:{version}@{digest}",
             state.overlay_registry
         ));
     }
-    deploy.extend([
-        "--gitops-repo".into(),
-        state.gitops_remote.clone(),
-        "--source-commit".into(),
-        commit.into(),
-    ]);
-    record_deploy(runner, &runner.json(&deploy)?, env, state)
+    deploy(runner, state, env, &references, commit)
 }
 
 fn promote_and_deploy_production(
@@ -836,10 +875,10 @@ fn rollback_stage(
         .stage(7, "a bad change reaches development, and is rolled back");
     let time = state.time + TimeDelta::hours(2);
     git(app, &["checkout", "-q", "dev"], time)?;
-    let source = app.join("backend/app.py");
-    let code = std::fs::read_to_string(&source)?
+    let code_path = app.join("backend/app.py");
+    let code = std::fs::read_to_string(&code_path)?
         .replace("text[:200]", "text[:0]  # bug: drops the question");
-    std::fs::write(&source, code)?;
+    std::fs::write(&code_path, code)?;
     git(app, &["commit", "-q", "-am", "perf: shorter answers"], time)?;
     let commit = git(app, &["rev-parse", "HEAD"], time)?;
     let tree = git(app, &["rev-parse", "HEAD^{tree}"], time)?;
@@ -848,67 +887,17 @@ fn rollback_stage(
         .iter()
         .find(|i| i.name == "backend")
         .or(policy.images.first())
-        .context("the example has no image")?;
-    let labels = BTreeMap::from([
-        (
-            "org.opencontainers.image.revision".to_owned(),
-            commit.clone(),
-        ),
-        ("dev.gitops.tree".to_owned(), tree.clone()),
-    ]);
-    let context = image.context.clone().unwrap_or_else(|| ".".into());
-    let built = build_image(
-        &app.join(&context),
-        &workdir.join("build").join("bad"),
-        "build",
-        &labels,
+        .context("the example declares no image")?;
+    let source = Source {
+        commit: &commit,
+        tree: &tree,
         time,
-    )?;
-    let tags = runner.json(
-        &[
-            "tag",
-            "--env",
-            "development",
-            "--sha",
-            &commit,
-            "--time",
-            &time.to_rfc3339(),
-            "--image",
-            &repo(&image.name),
-        ]
-        .map(str::to_owned),
-    )?;
-    let version = text(&tags, &["version"])?;
-    let pushed = runner.json(&[
-        "push".into(),
-        built.layout.display().to_string(),
-        "--image".into(),
-        repo(&image.name),
-        "--tag".into(),
-        version.clone(),
-        "--tag".into(),
-        "dev-latest".into(),
-        "--revision".into(),
-        commit.clone(),
-        "--tree".into(),
-        tree,
-    ])?;
-    let digest = text(&pushed, &["digest"])?;
-    let deployed = runner.json(&[
-        "deploy".into(),
-        "--env".into(),
-        "development".into(),
-        "--image".into(),
-        format!(
-            "{}={}/{}:{version}@{digest}",
-            image.name, state.overlay_registry, image.name
-        ),
-        "--gitops-repo".into(),
-        state.gitops_remote.clone(),
-        "--source-commit".into(),
-        commit,
-    ])?;
-    record_deploy(runner, &deployed, "development", state)?;
+    };
+    let version = dev_version(runner, &source, &repo(&image.name))?;
+    let layout = workdir.join("build").join("bad");
+    let (_, reference) =
+        build_and_push(runner, app, &layout, image, &source, &version, state, repo)?;
+    deploy(runner, state, "development", &[reference], &commit)?;
     runner
         .out
         .line("    health check fails on development: rolling back");
