@@ -7,6 +7,7 @@ mod cli_kustomize;
 mod cli_github;
 mod cli_init;
 mod cli_metrics;
+mod cli_pipeline;
 mod cli_plan;
 mod cli_policy;
 mod cli_registry;
