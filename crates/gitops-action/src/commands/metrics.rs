@@ -117,15 +117,19 @@ pub fn run(args: MetricsArgs, ctx: &Context) -> anyhow::Result<Status> {
         );
     }
 
-    let start = args.until.unwrap_or(ctx.now) - args.since.as_chrono();
+    let window = chrono::TimeDelta::try_seconds(args.since.as_seconds())
+        .filter(|w| *w <= gitops_core::metrics::max_window())
+        .with_context(|| format!("--since {} is longer than 100 years", args.since))?;
+    let end = args.until.unwrap_or(ctx.now);
+    let start = end.checked_sub_signed(window).unwrap_or(end);
     let events = match args.from {
         Source::Ledger => ledger_events(&args, policy, ctx, start)?,
         Source::Github => github_events(&args, policy, start)?,
     };
 
     let options = MetricsOptions {
-        now: args.until.unwrap_or(ctx.now),
-        window: args.since.as_chrono(),
+        now: end,
+        window,
         environment: args.environment.clone(),
         environment_order: policy.environments.keys().cloned().collect(),
         bands,

@@ -381,6 +381,19 @@ fn errors_are_clear_and_exit_2() {
     assert_eq!(both.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&both.stderr).contains("choose one"));
 
+    let too_long = run_gitops(
+        cwd.path(),
+        &[
+            "metrics",
+            "--gitops-repo",
+            &repo_path,
+            "--since",
+            "99999999999w",
+        ],
+    );
+    assert_eq!(too_long.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("longer than 100 years"));
+
     let bad_until = run_gitops(cwd.path(), &["metrics", "--until", "yesterday"]);
     assert_eq!(bad_until.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_until.stderr).contains("RFC 3339"));

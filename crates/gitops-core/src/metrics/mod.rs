@@ -297,10 +297,16 @@ const HISTOGRAM: [(Option<i64>, &str); 7] = [
     (None, "> 30d"),
 ];
 
+/// Longest window measured (100 years); longer windows are shortened to it.
+pub fn max_window() -> Duration {
+    Duration::days(36_525)
+}
+
 /// Computes the four keys for every environment from the deploy events.
 pub fn compute(events: &[DeployEvent], options: &MetricsOptions) -> MetricsReport {
     let end = options.now;
-    let start = end - options.window.max(Duration::zero());
+    let window = options.window.clamp(Duration::zero(), max_window());
+    let start = end.checked_sub_signed(window).unwrap_or(end);
     let mut names: BTreeSet<&str> = BTreeSet::new();
     match &options.environment {
         Some(env) => {

@@ -81,6 +81,20 @@ fn no_environments_at_all() {
 }
 
 #[test]
+fn huge_windows_are_capped_at_100_years() {
+    let now = at(2026, 11, 29, 12, 0);
+    let mut opts = options(now, 1, Some("production"));
+    opts.window = Duration::MAX;
+    let report = compute(&[], &opts);
+    assert_eq!(
+        report.window.end - report.window.start,
+        Duration::days(36_525)
+    );
+    let weeks = only(&report).weeks.len();
+    assert!((5_218..=5_220).contains(&weeks), "{weeks}");
+}
+
+#[test]
 fn one_deploy() {
     let now = at(2026, 11, 29, 12, 0);
     let deploy = with_source(
