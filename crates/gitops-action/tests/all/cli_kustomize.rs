@@ -5,9 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "../../../gitops-core/tests/all/support/registry.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod registry_support;
+use crate::support::registry as registry_support;
 
 const DIGEST: &str = "sha256:24a0c4b4a4c0eb97a1aabb8e29f18e917d05abfe1b7a7c07857230879ce7d3d3";
 
@@ -260,7 +258,7 @@ fn malformed_kustomization_is_a_located_error_and_untouched() {
         run.stderr
     );
     assert_eq!(read(&file), broken);
-    assert!(leftovers(&file.parent().expect("dir").to_path_buf()).is_empty());
+    assert!(leftovers(file.parent().expect("dir")).is_empty());
 }
 
 #[test]
@@ -362,7 +360,7 @@ fn set_replicas_and_json_output() {
     assert!(
         report["diff"]
             .as_str()
-            .is_some_and(|d| d.contains(&format!("+  name: redis")))
+            .is_some_and(|d| d.contains("+  name: redis"))
     );
 }
 
@@ -408,10 +406,7 @@ fn pin_digest_resolves_the_tag_in_a_real_registry() {
         )),
         "{text}"
     );
-    assert!(
-        kubectl_images(&file.parent().expect("dir").to_path_buf())
-            .contains(&format!("{target}:v1@{pushed}"))
-    );
+    assert!(kubectl_images(file.parent().expect("dir")).contains(&format!("{target}:v1@{pushed}")));
 
     // An unknown tag is an external failure (exit 3) and nothing is written.
     let run = gitops(
