@@ -51,9 +51,12 @@ export RUNNER_OS=Linux RUNNER_ARCH=$arch RUNNER_TEMP="$work/temp" RUNNER_TOOL_CA
 export GITOPS_DOWNLOAD_BASE_URL="http://127.0.0.1:$port" GITOPS_VERSION="$version"
 unset GITHUB_OUTPUT GITHUB_PATH
 
-hyperfine --warmup 2 --runs 20 -N \
+hyperfine --warmup 2 --runs 20 -N --export-json "$work/cold.json" \
   --prepare "rm -rf $work/cache/gitops" \
   --command-name 'cold install (download + sha256 + unpack)' 'bash scripts/setup-gitops.sh'
 bash scripts/setup-gitops.sh 2>/dev/null
-hyperfine --warmup 5 --runs 100 -N \
+hyperfine --warmup 5 --runs 100 -N --export-json "$work/warm.json" \
   --command-name 'warm tool cache' 'bash scripts/setup-gitops.sh'
+for run in cold warm; do
+  jq -r --arg run "$run" '.results[0] | "\($run): median \(.median * 1000 | . * 10 | round / 10) ms, min \(.min * 1000 | . * 10 | round / 10) ms, max \(.max * 1000 | . * 10 | round / 10) ms"' "$work/$run.json"
+done
