@@ -3,9 +3,9 @@
 mod actions;
 mod cli_deploy;
 mod cli_gate;
-mod cli_kustomize;
 mod cli_github;
 mod cli_init;
+mod cli_kustomize;
 mod cli_metrics;
 mod cli_pipeline;
 mod cli_plan;
