@@ -3,9 +3,7 @@
 
 use std::process::{Command, Output};
 
-#[path = "../../../gitops-core/tests/all/support/registry.rs"]
-mod registry_support;
-
+use crate::support::registry as registry_support;
 use registry_support::{TestRegistry, free_port, skopeo_raw_digest, write_image};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";

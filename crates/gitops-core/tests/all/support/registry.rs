@@ -12,7 +12,9 @@
 //! Everything is blocking (std only) so both sync and async tests can use it. The registry
 //! process is killed when the value is dropped.
 
-#![allow(dead_code)]
+// Included by several test binaries and benches (with `#[path]`), each using a part.
+#![allow(dead_code, unreachable_pub)]
+#![allow(clippy::duplicated_attributes)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -121,12 +123,12 @@ impl TestRegistry {
                         .unwrap_or_default()
                 ));
             }
-            if let Some(status) = http_status(port, "/v2/") {
-                if status == 200 || status == 401 {
-                    // The probe is not part of any test's traffic.
-                    registry.wait_for_log_lines(1);
-                    return Ok(registry);
-                }
+            if let Some(status) = http_status(port, "/v2/")
+                && (status == 200 || status == 401)
+            {
+                // The probe is not part of any test's traffic.
+                registry.wait_for_log_lines(1);
+                return Ok(registry);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
