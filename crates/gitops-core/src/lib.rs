@@ -14,10 +14,10 @@ pub mod argocd;
 pub mod duration;
 pub mod event;
 pub mod gates;
-#[cfg(feature = "git")]
-pub mod gitops_repo;
 #[cfg(feature = "github")]
 pub mod github;
+#[cfg(feature = "git")]
+pub mod gitops_repo;
 pub mod image_ref;
 pub mod kustomize;
 pub mod ledger;
