@@ -313,3 +313,76 @@ fn credentials_come_from_docker_config_auths_and_cred_helpers() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without credentials"));
 }
+
+#[test]
+fn push_records_head_and_promote_auto_finds_it_by_tree() {
+    let registry = TestRegistry::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo_dir = dir.path().join("src");
+    std::fs::create_dir_all(&repo_dir).expect("mkdir");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&repo_dir)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo_dir.join("main.rs"), "fn main() {}\n").expect("write");
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let tree = git(&["rev-parse", "HEAD^{tree}"]);
+
+    let image = write_image(&dir.path().join("img"), &[400], 14, &["built"]);
+    let repo = format!("{}/app", registry.host());
+    let layout = image.layout.display().to_string();
+    let pushed = json(&gitops(
+        &repo_dir,
+        &[
+            "push",
+            &layout,
+            "--image",
+            &repo,
+            "--env",
+            "development",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        pushed["annotations"]["org.opencontainers.image.revision"],
+        head.as_str()
+    );
+    assert_eq!(pushed["annotations"]["dev.gitops.tree"], tree.as_str());
+
+    // A later commit with the same tree (e.g. a merge that changed nothing) promotes the image.
+    git(&[
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "merge dev into staging",
+    ]);
+    let promoted = json(&gitops(
+        &repo_dir,
+        &[
+            "promote", "--to-env", "staging", "--image", &repo, "--auto", "--format", "json",
+        ],
+    ));
+    assert_eq!(promoted["digest"], pushed["digest"]);
+    assert_eq!(promoted["found_by_tree"], tree.as_str());
+    let sha7 = &head[..7];
+    assert_eq!(
+        promoted["tags_written"][0],
+        format!("staging-{sha7}-20260101-000000").as_str(),
+        "the new tag names the commit the image was built from"
+    );
+}
