@@ -252,6 +252,28 @@ proptest! {
     }
 
     #[test]
+    fn any_value_is_written_so_that_it_reads_back(
+        tag in prop_oneof![any::<String>(), "[\u{FFFE}\u{FFFF}\u{FEFF}\u{2028}\u{85}\t\r\na :#'\"\\\\.-]{0,6}"],
+        new_name in any::<String>(),
+        digest in "[ -~]{0,20}",
+        crlf in any::<bool>(),
+    ) {
+        let text = if crlf { "images:\r\n  - name: backend\r\n    newTag: v1 # old\r\n" } else { "resources:\n- a.yaml\n" };
+        let edit = ImageEdit {
+            name: "backend".to_owned(),
+            new_name: FieldEdit::Set(new_name.clone()),
+            new_tag: FieldEdit::Set(tag.clone()),
+            digest: FieldEdit::Set(digest.clone()),
+        };
+        let output = set_images(text, &[edit], &EditOptions::default()).expect("every string can be written");
+        let read = read_images(&output).expect("reads back");
+        prop_assert_eq!(read.len(), 1);
+        prop_assert_eq!(read[0].new_tag.as_deref(), Some(tag.as_str()));
+        prop_assert_eq!(read[0].new_name.as_deref(), Some(new_name.as_str()));
+        prop_assert_eq!(read[0].digest.as_deref(), Some(digest.as_str()));
+    }
+
+    #[test]
     fn editor_never_panics(
         text in arb_text(),
         edits in prop::collection::vec(arb_any_edit(), 0..4),
