@@ -79,17 +79,21 @@ impl HttpRegistry {
     /// A client for `host` (`host[:port]`; `docker.io` means Docker Hub).
     pub fn new(host: &str, options: &ConnectOptions) -> Result<Self> {
         let insecure = is_loopback(host) || options.insecure_registries.iter().any(|h| h == host);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
-            .user_agent(concat!("gitops/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| RegistryError::Unreachable {
-                registry: host.to_owned(),
-                attempts: 0,
-                message: format!("cannot build the HTTP client: {e}"),
-                source: Some(e),
-            })?;
+            .user_agent(concat!("gitops/", env!("CARGO_PKG_VERSION")));
+        if insecure {
+            // Plain HTTP never verifies a certificate: skip loading the system's root store
+            // (about 150 files read and parsed, a visible share of a 20 ms promotion).
+            builder = builder.tls_certs_only(Vec::<reqwest::Certificate>::new());
+        }
+        let client = builder.build().map_err(|e| RegistryError::Unreachable {
+            registry: host.to_owned(),
+            attempts: 0,
+            message: format!("cannot build the HTTP client: {e}"),
+            source: Some(e),
+        })?;
         let api_host = if host == "docker.io" || host == "index.docker.io" {
             "registry-1.docker.io".to_owned()
         } else {
