@@ -224,7 +224,7 @@ pub enum KustomizeError {
     /// The edited text did not parse back to the expected document (a bug in this editor).
     #[error(
         "the edited kustomization would not hold what was asked ({detail}); nothing was written. \
-         Please report this with the input file; `--kustomize-compat` or editing by hand works around it"
+         Edit this file by hand, and please report it with the file attached"
     )]
     Verification {
         /// How the result differs from what was expected.

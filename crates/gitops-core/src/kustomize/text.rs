@@ -866,6 +866,8 @@ fn render_fresh_entry(
         let Some(value) = entry.get(*key) else {
             continue;
         };
+        // Unknown keys are copied from the file, where they may have needed quotes.
+        let key = scalar::render_string(key, Style::Plain);
         match scalar::render_scalar(value, Style::Plain) {
             Some(rendered) => out.push(format!("{prefix}{key}: {rendered}")),
             None => {
