@@ -40,7 +40,7 @@ pub enum DeploymentCommand {
     /// Create the deployment and set it in_progress.
     Start(DeploymentArgs),
     /// Set the deployment's final state.
-    Finish(DeploymentArgs),
+    Finish(FinishArgs),
 }
 
 /// Where the repository is.
@@ -91,14 +91,21 @@ pub struct DeploymentArgs {
     /// The environment's URL. Default: the policy's `url` of the environment.
     #[arg(long)]
     pub url: Option<String>,
-    /// Final state (`finish` only).
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+/// Arguments of `deployment finish`.
+#[derive(Debug, clap::Args)]
+pub struct FinishArgs {
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+    /// Final state.
     #[arg(long, value_enum, default_value_t = FinalState::Success)]
     pub state: FinalState,
     /// Deployment to finish. Default: the newest deployment of `--ref` to `--env`.
     #[arg(long)]
     pub deployment_id: Option<u64>,
-    #[command(flatten)]
-    pub repo: RepoArgs,
 }
 
 /// Arguments of `github check`.
@@ -144,8 +151,11 @@ pub struct PrArgs {
 /// Runs `gitops github ...`.
 pub fn run(command: GithubCommand, ctx: &Context) -> anyhow::Result<Status> {
     match command {
-        GithubCommand::Deployment(DeploymentCommand::Start(args)) => deployment(args, true, ctx),
-        GithubCommand::Deployment(DeploymentCommand::Finish(args)) => deployment(args, false, ctx),
+        GithubCommand::Deployment(DeploymentCommand::Start(args)) => deployment(args, None, ctx),
+        GithubCommand::Deployment(DeploymentCommand::Finish(args)) => {
+            let finish = (args.state, args.deployment_id);
+            deployment(args.deployment, Some(finish), ctx)
+        }
         GithubCommand::Check(args) => check(&args, ctx),
         GithubCommand::Apply(args) => apply(&args, ctx),
         GithubCommand::Pr(args) => pr(&args, ctx),
@@ -199,7 +209,12 @@ fn log_url(repo: &str) -> Option<String> {
     ))
 }
 
-fn deployment(args: DeploymentArgs, start: bool, ctx: &Context) -> anyhow::Result<Status> {
+/// Starts (`finish` is `None`) or finishes a deployment with the given state.
+fn deployment(
+    args: DeploymentArgs,
+    finish: Option<(FinalState, Option<u64>)>,
+    ctx: &Context,
+) -> anyhow::Result<Status> {
     let policy = ctx.policy()?;
     let env = policy.environment(&args.environment);
     let environment = env.map_or(args.environment.clone(), |(name, _)| name.to_owned());
@@ -213,7 +228,7 @@ fn deployment(args: DeploymentArgs, start: bool, ctx: &Context) -> anyhow::Resul
     let log_url = log_url(&args.repo.repo);
     let result = block_on(async {
         let client = GithubClient::new(&config)?;
-        if start {
+        let Some((final_state, deployment_id)) = finish else {
             let deployment = client
                 .create_deployment(&NewDeployment {
                     git_ref: args.git_ref.clone(),
@@ -239,47 +254,45 @@ fn deployment(args: DeploymentArgs, start: bool, ctx: &Context) -> anyhow::Resul
                     },
                 )
                 .await?;
-            Ok::<_, GithubError>((deployment.id, "in_progress", Vec::new()))
-        } else {
-            let id = match args.deployment_id {
-                Some(id) => id,
-                None => client
-                    .list_deployments(&environment, Some(&args.git_ref))
-                    .await?
-                    .first()
-                    .map(|d| d.id)
-                    .ok_or_else(|| GithubError::NotFound {
-                        action: format!("find the deployment of {} to {environment}", args.git_ref),
-                        message: "no deployment; run `gitops github deployment start` first"
-                            .to_owned(),
-                    })?,
-            };
-            let state = match args.state {
-                FinalState::Success => DeploymentState::Success,
-                FinalState::Failure => DeploymentState::Failure,
-            };
+            return Ok::<_, GithubError>((deployment.id, "in_progress", Vec::new()));
+        };
+        let id = match deployment_id {
+            Some(id) => id,
+            None => client
+                .list_deployments(&environment, Some(&args.git_ref))
+                .await?
+                .first()
+                .map(|d| d.id)
+                .ok_or_else(|| GithubError::NotFound {
+                    action: format!("find the deployment of {} to {environment}", args.git_ref),
+                    message: "no deployment; run `gitops github deployment start` first".to_owned(),
+                })?,
+        };
+        let state = match final_state {
+            FinalState::Success => DeploymentState::Success,
+            FinalState::Failure => DeploymentState::Failure,
+        };
+        client
+            .create_deployment_status(
+                id,
+                &StatusUpdate {
+                    state,
+                    environment_url: environment_url.clone(),
+                    log_url: log_url.clone(),
+                    description: format!("deploy {}", state.as_str()),
+                    auto_inactive: false,
+                },
+            )
+            .await?;
+        // Only a successful deployment supersedes the previous ones.
+        let inactive = if state == DeploymentState::Success {
             client
-                .create_deployment_status(
-                    id,
-                    &StatusUpdate {
-                        state,
-                        environment_url: environment_url.clone(),
-                        log_url: log_url.clone(),
-                        description: format!("deploy {}", state.as_str()),
-                        auto_inactive: false,
-                    },
-                )
-                .await?;
-            // Only a successful deployment supersedes the previous ones.
-            let inactive = if state == DeploymentState::Success {
-                client
-                    .inactivate_older_deployments(&environment, id)
-                    .await?
-            } else {
-                Vec::new()
-            };
-            Ok((id, state.as_str(), inactive))
-        }
+                .inactivate_older_deployments(&environment, id)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok((id, state.as_str(), inactive))
     })?;
     let (id, state, inactive) = result.map_err(api_error)?;
     let inactive_text: Vec<String> = inactive.iter().map(u64::to_string).collect();
