@@ -226,6 +226,9 @@ pub(super) fn timeline(
             lane + 14.0
         );
     }
+    // Thinner ticks when there are many, so a busy window stays readable.
+    #[allow(clippy::cast_precision_loss)]
+    let tick = ((W - L - R) / (env.timeline.len().max(1) as f64) * 0.6).clamp(1.0, 3.0);
     for event in &env.timeline {
         let x = x_of(event.time);
         let class = match (event.kind, event.success, event.failed) {
@@ -237,7 +240,7 @@ pub(super) fn timeline(
         };
         let _ = write!(
             out,
-            r#"<line class="{class}" x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}"><title>{} {} {}</title></line>"#,
+            r#"<line class="{class}" style="stroke-width:{tick:.1}" x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}"><title>{} {} {}</title></line>"#,
             axis_y - 22.0,
             axis_y + 6.0,
             event.kind.as_str(),
