@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::policy::Policy;
 
 /// Default reusable workflow the generated workflow calls.
-pub const DEFAULT_WORKFLOW: &str = "ORG/gitops-action/.github/workflows/pipeline.yml@v1";
+pub const DEFAULT_WORKFLOW: &str = "gitops-action/gitops-action/.github/workflows/pipeline.yml@v1";
 
 /// Which GitOps engine syncs the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -397,7 +397,7 @@ fn ingress(app: &str, images: &[String]) -> String {
         routes.push(("/".to_owned(), &images[0]));
     }
     let mut out = format!(
-        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {app}\nspec:\n  rules:\n    # Each overlay sets its environment's host.\n    - host: {app}.example.com\n      http:\n        paths:\n"
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {app}\nspec:\n  ingressClassName: nginx\n  rules:\n    # Each overlay sets its environment's host.\n    - host: {app}.example.com\n      http:\n        paths:\n"
     );
     for (path, service) in routes {
         let _ = write!(
@@ -529,12 +529,11 @@ fn workflow(options: &ScaffoldOptions, envs: &[Env]) -> String {
          \n\
          on:\n  pull_request:\n    branches: [{branch_list}]\n  push:\n    branches: [{branch_list}]\n  schedule:\n    - cron: \"17 3 * * *\" # daily retention report\n  workflow_dispatch:\n\
          \n\
-         # Only what the pipeline's jobs need: push GitOps commits, push images, record deployments.\n\
-         permissions:\n  contents: write\n  packages: write\n  deployments: write\n\
+         permissions: {{}}\n\
          \n\
          concurrency:\n  group: gitops-${{{{ github.ref }}}}\n  cancel-in-progress: false\n\
          \n\
-         jobs:\n  pipeline:\n    uses: {workflow}\n    with:\n      policy: gitops.yaml\n      test-command: echo \"add your lint and unit tests here\"\n      health-check-urls: '{{{urls}}}'\n      registry-username: ${{{{ github.actor }}}}\n    secrets:\n      # GHCR: pass secrets.GITHUB_TOKEN; other registries: a repository secret.\n      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}\n",
+         jobs:\n  pipeline:\n    uses: {workflow}\n    # Only what the pipeline needs: push GitOps commits, push images, record deployments.\n    permissions:\n      contents: write\n      packages: write\n      deployments: write\n    with:\n      policy: gitops.yaml\n      test-command: echo \"add your lint and unit tests here\"\n      health-check-urls: '{{{urls}}}'\n      registry-username: ${{{{ github.actor }}}}\n    secrets:\n      # GHCR: pass secrets.GITHUB_TOKEN; other registries: a repository secret.\n      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}\n",
         workflow = options.workflow,
         urls = urls.join(","),
     )

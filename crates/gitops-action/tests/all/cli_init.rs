@@ -222,7 +222,10 @@ fn everything_written_renders_with_kubectl_kustomize_for_both_engines() {
         );
         let workflow =
             std::fs::read_to_string(dir.join(".github/workflows/gitops.yml")).unwrap_or_default();
-        assert!(workflow.contains("uses: ORG/gitops-action/.github/workflows/pipeline.yml@v1"));
+        assert!(
+            workflow
+                .contains("uses: gitops-action/gitops-action/.github/workflows/pipeline.yml@v1")
+        );
     }
 }
 
