@@ -533,7 +533,7 @@ fn workflow(options: &ScaffoldOptions, envs: &[Env]) -> String {
          \n\
          concurrency:\n  group: gitops-${{{{ github.ref }}}}\n  cancel-in-progress: false\n\
          \n\
-         jobs:\n  pipeline:\n    uses: {workflow}\n    # Only what the pipeline needs: push GitOps commits, push images, record deployments.\n    permissions:\n      contents: write\n      packages: write\n      deployments: write\n    with:\n      policy: gitops.yaml\n      test-command: echo \"add your lint and unit tests here\"\n      health-check-urls: '{{{urls}}}'\n      registry-username: ${{{{ github.actor }}}}\n    secrets:\n      # GHCR: pass secrets.GITHUB_TOKEN; other registries: a repository secret.\n      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}\n",
+         jobs:\n  pipeline:\n    # A moving major tag; pin it to a commit sha (`@<sha> # v1`) to freeze the pipeline's code.\n    uses: {workflow}\n    # Only what the pipeline needs: push GitOps commits, push images, record deployments.\n    permissions:\n      contents: write\n      packages: write\n      deployments: write\n    with:\n      policy: gitops.yaml\n      test-command: echo \"add your lint and unit tests here\"\n      health-check-urls: '{{{urls}}}'\n      registry-username: ${{{{ github.actor }}}}\n    secrets:\n      # GHCR: pass secrets.GITHUB_TOKEN; other registries: a repository secret.\n      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}\n",
         workflow = options.workflow,
         urls = urls.join(","),
     )
