@@ -154,12 +154,18 @@ async fn deployment_finish_marks_older_deployments_inactive_across_pages() {
         .and(query_param("page", "2"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
             deployment(40, "staging"),
-            deployment(39, "staging")
+            deployment(39, "staging"),
+            deployment(38, "staging")
         ])))
         .expect(1)
         .mount(&server)
         .await;
-    for (id, state) in [(41, "success"), (40, "inactive"), (39, "success")] {
+    for (id, state) in [
+        (41, "success"),
+        (40, "failure"),
+        (39, "inactive"),
+        (38, "success"),
+    ] {
         Mock::given(method("GET"))
             .and(path(format!("/repos/acme/app/deployments/{id}/statuses")))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!([status(id * 10, state)])))
@@ -173,7 +179,8 @@ async fn deployment_finish_marks_older_deployments_inactive_across_pages() {
         .expect(1)
         .mount(&server)
         .await;
-    for (id, times) in [(41, 1), (39, 1), (40, 0)] {
+    // 40 failed (never live), 39 is inactive: the walk stops there, 38 is not even read.
+    for (id, times) in [(41, 1), (40, 0), (39, 0), (38, 0)] {
         Mock::given(method("POST"))
             .and(path(format!("/repos/acme/app/deployments/{id}/statuses")))
             .and(body_partial_json(json!({"state": "inactive"})))
@@ -205,7 +212,7 @@ async fn deployment_finish_marks_older_deployments_inactive_across_pages() {
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
     assert_eq!(json["deployment_id"], 42);
     assert_eq!(json["state"], "success");
-    assert_eq!(json["inactivated"], json!([41, 39]));
+    assert_eq!(json["inactivated"], json!([41]));
     server.verify().await;
 }
 

@@ -183,37 +183,54 @@ impl GithubClient {
         Ok(statuses.into_iter().next())
     }
 
-    /// Marks every other deployment of the environment whose newest status is not already
-    /// `inactive` (or a failure) as inactive; returns their IDs.
+    /// Marks the other deployments of the environment that are still active (newest status
+    /// `success`, `in_progress`, `queued` or `pending`) as inactive; returns their IDs.
+    ///
+    /// Deployments are listed newest first, one page at a time, and the walk stops at the
+    /// first one already `inactive`: every run leaves all older ones inactive, so a long
+    /// history costs a handful of requests instead of one per deployment ever made.
     pub async fn inactivate_older_deployments(
         &self,
         environment: &str,
         keep: u64,
     ) -> Result<Vec<u64>, GithubError> {
+        let action = format!("list deployments of {environment}");
         let mut changed = Vec::new();
-        for deployment in self.list_deployments(environment, None).await? {
-            if deployment.id == keep {
-                continue;
+        let mut uri = format!(
+            "{}/deployments?environment={}&per_page=100",
+            self.repo_path(),
+            encode(environment)
+        );
+        for _ in 0..super::MAX_PAGES {
+            let answer = self.send(Verb::Get, &uri, None::<&()>, &action).await?;
+            let page: Vec<Deployment> = super::decode(&answer.body, &action)?;
+            for deployment in page {
+                if deployment.id == keep {
+                    continue;
+                }
+                let state = self.latest_status(deployment.id).await?.map(|s| s.state);
+                match state.as_deref() {
+                    Some("inactive") => return Ok(changed),
+                    Some("failure" | "error") | None => continue,
+                    Some(_) => {}
+                }
+                self.create_deployment_status(
+                    deployment.id,
+                    &StatusUpdate {
+                        state: DeploymentState::Inactive,
+                        environment_url: None,
+                        log_url: None,
+                        description: format!("superseded by deployment {keep}"),
+                        auto_inactive: false,
+                    },
+                )
+                .await?;
+                changed.push(deployment.id);
             }
-            let state = self.latest_status(deployment.id).await?.map(|s| s.state);
-            if matches!(
-                state.as_deref(),
-                Some("inactive" | "failure" | "error") | None
-            ) {
-                continue;
+            match answer.next {
+                Some(next) => uri = next,
+                None => break,
             }
-            self.create_deployment_status(
-                deployment.id,
-                &StatusUpdate {
-                    state: DeploymentState::Inactive,
-                    environment_url: None,
-                    log_url: None,
-                    description: format!("superseded by deployment {keep}"),
-                    auto_inactive: false,
-                },
-            )
-            .await?;
-            changed.push(deployment.id);
         }
         Ok(changed)
     }
