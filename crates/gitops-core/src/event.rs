@@ -540,17 +540,13 @@ pub mod local {
     }
 
     /// `https://user:token@host/x` -> `https://host/x`; other forms unchanged.
-    fn strip_credentials(url: &str) -> String {
-        match url.split_once("://") {
-            Some((scheme, rest)) => match rest.split_once('@') {
-                Some((_, host))
-                    if !rest[..rest.find('/').unwrap_or(rest.len())].is_empty()
-                        && rest.find('@') < rest.find('/') =>
-                {
-                    format!("{scheme}://{host}")
-                }
-                _ => url.to_owned(),
-            },
+    pub(crate) fn strip_credentials(url: &str) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_owned();
+        };
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
             None => url.to_owned(),
         }
     }
@@ -561,5 +557,23 @@ pub mod local {
         let object = repo.revparse_single(sha).ok()?;
         let commit = object.peel_to_commit().ok()?;
         Some(commit.tree_id().to_string())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn credentials_are_stripped() {
+            for (url, want) in [
+                (
+                    "https://u:p@github.com/a/b.git",
+                    "https://github.com/a/b.git",
+                ),
+                ("https://u:p@host", "https://host"),
+                ("https://host/a@b", "https://host/a@b"),
+                ("git@github.com:a/b.git", "git@github.com:a/b.git"),
+            ] {
+                assert_eq!(super::strip_credentials(url), want);
+            }
+        }
     }
 }
