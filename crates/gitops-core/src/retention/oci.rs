@@ -195,22 +195,20 @@ impl RetentionBackend for OciBackend {
             if self.tag_deletion.load(Ordering::Relaxed) == TAGS_UNKNOWN
                 && let Some((first, rest)) = tags.split_first()
             {
-                {
-                    match self.registry.delete_tag(&self.repository, first).await {
-                        Ok(TagDeletion::Deleted) => {
-                            self.tag_deletion.store(TAGS_DELETABLE, Ordering::Relaxed);
-                        }
-                        Ok(TagDeletion::OnlyDigestDeletion) => {
-                            self.tag_deletion.store(DIGEST_ONLY, Ordering::Relaxed);
-                        }
-                        Err(RegistryError::NotFound { .. }) => {}
-                        Err(err) => {
-                            let shown = format!("{}:{first}", self.repository.name());
-                            return Err(self.delete_error(&shown, err));
-                        }
+                match self.registry.delete_tag(&self.repository, first).await {
+                    Ok(TagDeletion::Deleted) => {
+                        self.tag_deletion.store(TAGS_DELETABLE, Ordering::Relaxed);
                     }
-                    tags = rest;
+                    Ok(TagDeletion::OnlyDigestDeletion) => {
+                        self.tag_deletion.store(DIGEST_ONLY, Ordering::Relaxed);
+                    }
+                    Err(RegistryError::NotFound { .. }) => {}
+                    Err(err) => {
+                        let shown = format!("{}:{first}", self.repository.name());
+                        return Err(self.delete_error(&shown, err));
+                    }
                 }
+                tags = rest;
             }
         }
         if self.tag_deletion.load(Ordering::Relaxed) == TAGS_DELETABLE {

@@ -434,15 +434,13 @@ impl Progress for StopAfter {
         if self.done.fetch_add(n, Ordering::SeqCst) + n == self.after
             && let Some(registry) = self.registry.lock().unwrap().take()
         {
-            {
-                let deletes = registry
-                    .requests()
-                    .iter()
-                    .filter(|r| r.method == "DELETE")
-                    .count();
-                *self.deletes_seen.lock().unwrap() = Some(deletes);
-                drop(registry);
-            }
+            let deletes = registry
+                .requests()
+                .iter()
+                .filter(|r| r.method == "DELETE")
+                .count();
+            *self.deletes_seen.lock().unwrap() = Some(deletes);
+            drop(registry);
         }
     }
     fn note(&self, _message: &str) {}
