@@ -77,6 +77,16 @@ pub fn parse_junit(text: &str, file: &str) -> Result<JunitSummary, GateError> {
             Event::Eof => break,
             _ => continue,
         };
+        if let Some(Err(err)) = e.attributes().find(Result::is_err) {
+            return Err(GateError::Invalid {
+                file: file.to_owned(),
+                format: FORMAT,
+                problem: format!(
+                    "malformed attributes at byte {}: {err}",
+                    reader.buffer_position()
+                ),
+            });
+        }
         match e.name().as_ref() {
             b"testsuites" => saw_root = true,
             b"testsuite" => {

@@ -379,6 +379,18 @@ fn junit_pass_fail_empty_declared_and_malformed() {
     assert!(!out.passed);
     assert!(out.reasons[0].contains("declares 2 failed tests but lists 0"));
 
+    let err = gates::parse_junit(
+        "<testsuite name=\"a\"><testcase name=\"x\" classname=></testcase></testsuite>",
+        "bad-attr.xml",
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        err.starts_with("bad-attr.xml: not a valid JUnit XML report: malformed attributes"),
+        "{err}"
+    );
+
     let out = junit("junit-malformed.xml");
     assert!(!out.passed);
     assert!(
