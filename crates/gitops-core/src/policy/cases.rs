@@ -266,6 +266,17 @@ fn run_case(policy: &Policy, case: &Case, origin: &str) -> Result<CaseResult, Ca
                 check("environment", show_opt(want), show_opt(&plan.environment));
             }
             if let Some(want) = &exp.stages {
+                let known: Vec<&str> = plan.stages.iter().iter().map(|(n, _)| *n).collect();
+                for name in want.iter().filter(|n| !known.contains(&n.as_str())) {
+                    check(
+                        "stages",
+                        format!(
+                            "known stage names{}",
+                            crate::policy::validate::suggest(name, &known)
+                        ),
+                        format!("unknown stage '{name}'"),
+                    );
+                }
                 let actual: Vec<String> = plan
                     .stages
                     .running()
