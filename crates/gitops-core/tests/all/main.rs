@@ -10,6 +10,7 @@ mod kustomize_args;
 mod kustomize_props;
 mod kustomize_render;
 mod ledger;
+mod library_example;
 mod metrics;
 mod plan;
 mod policy;
