@@ -9,10 +9,7 @@ use chrono::Utc;
 use gitops_core::image_ref::ImageRef;
 use gitops_core::registry::{ConnectOptions, Manifest, OCI_MANIFEST, Registry};
 
-#[path = "../../../gitops-core/tests/all/support/registry.rs"]
-mod registry_support;
-
-use registry_support::{TestRegistry, free_port};
+use crate::support::registry::{TestRegistry, free_port};
 
 fn gitops(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gitops"))
