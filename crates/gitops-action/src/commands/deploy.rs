@@ -293,6 +293,83 @@ fn kustomization_path(base: &BaseTree<'_>, overlay: &str) -> Result<String, Edit
     Ok(format!("{dir}/{name}"))
 }
 
+/// Most kustomization levels followed when looking for the containers of an overlay.
+const MAX_RESOURCE_DEPTH: usize = 16;
+
+/// Joins a resource path to the directory of the kustomization naming it, resolving `..`.
+fn join_path(dir: &str, relative: &str) -> Option<String> {
+    let mut parts: Vec<&str> = dir
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Container images of every manifest an overlay builds from (resources followed through
+/// bases in the same tree; remote bases are skipped).
+fn overlay_container_images(base: &BaseTree<'_>, overlay: &str) -> Vec<String> {
+    let mut images = Vec::new();
+    let mut pending = vec![(overlay.trim_end_matches('/').to_owned(), 0usize)];
+    let mut seen = BTreeSet::new();
+    while let Some((dir, depth)) = pending.pop() {
+        if depth > MAX_RESOURCE_DEPTH || !seen.insert(dir.clone()) {
+            continue;
+        }
+        let Some(text) = KUSTOMIZATION_FILE_NAMES
+            .iter()
+            .find_map(|name| base.read(&format!("{dir}/{name}")).ok().flatten())
+        else {
+            continue;
+        };
+        for resource in kustomize::resource_paths(&text).unwrap_or_default() {
+            let Some(path) = join_path(&dir, &resource) else {
+                continue;
+            };
+            match base.read(&path) {
+                Ok(Some(manifest)) => {
+                    images.extend(kustomize::container_images(&manifest).unwrap_or_default());
+                }
+                _ => pending.push((path, depth + 1)),
+            }
+        }
+    }
+    images
+}
+
+/// Warnings for image names no container of the overlay uses: kustomize ignores such
+/// `images:` entries silently, so a typo would deploy nothing.
+fn unused_image_warnings(base: &BaseTree<'_>, overlay: &str, names: &[String]) -> Vec<String> {
+    let containers = overlay_container_images(base, overlay);
+    if containers.is_empty() {
+        return Vec::new();
+    }
+    names
+        .iter()
+        .filter(|name| !containers.iter().any(|c| kustomize::image_matches(name, c)))
+        .map(|name| {
+            format!(
+                "no container in the resources of {overlay} uses image '{name}' (found: {}); kustomize will ignore its images: entry",
+                containers
+                    .iter()
+                    .map(|c| kustomize::split_image(c).0)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Adds `path:line:column` to an editor error.
 fn locate(path: &str, err: kustomize::KustomizeError) -> EditError {
     match err.location() {
@@ -325,8 +402,12 @@ pub(crate) fn execute(
     let overlay = env.overlay.clone();
     let replicas = i64::from(env.replicas);
     let options = input.options;
+    let warnings: std::cell::RefCell<Vec<String>> = std::cell::RefCell::new(Vec::new());
+    let warnings_ref = &warnings;
+    let names: Vec<String> = input.images.iter().map(|i| i.name.clone()).collect();
     let edit = move |base: &BaseTree<'_>| -> Result<Proposal, EditError> {
         let path = kustomization_path(base, &overlay)?;
+        *warnings_ref.borrow_mut() = unused_image_warnings(base, &overlay, &names);
         let text = base
             .read(&path)?
             .ok_or_else(|| format!("{path}: the file disappeared"))?;
@@ -369,12 +450,15 @@ pub(crate) fn execute(
             ..RetryPolicy::default()
         },
     };
-    if dry_run {
-        let plan = repo.plan(&request, edit).map_err(repo_error)?;
-        return Ok(DeployResult::Planned(plan));
+    let result = if dry_run {
+        DeployResult::Planned(repo.plan(&request, edit).map_err(repo_error)?)
+    } else {
+        DeployResult::Written(repo.write(&request, edit).map_err(repo_error)?)
+    };
+    for warning in warnings.borrow().iter() {
+        eprintln!("warning: {warning}");
     }
-    let outcome = repo.write(&request, edit).map_err(repo_error)?;
-    Ok(DeployResult::Written(outcome))
+    Ok(result)
 }
 
 /// Prints the result (human or JSON) and sets GitHub Actions outputs.

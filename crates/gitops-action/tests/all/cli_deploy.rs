@@ -302,6 +302,33 @@ fn dry_run_prints_the_diff_and_writes_nothing() {
 }
 
 #[test]
+fn an_image_no_container_uses_is_deployed_with_a_warning() {
+    let fx = Fixture::new(1);
+    let output = fx.run(&[
+        "deploy",
+        "--env",
+        "production",
+        "--image",
+        &image("svc00", "prod-abc1234-20251203-160000"),
+    ]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning: no container in the resources of infra/k8s/overlays/production uses image 'svc00' (found: backend, frontend)"),
+        "{stderr}"
+    );
+    let quiet = fx.run(&[
+        "deploy",
+        "--env",
+        "production",
+        "--image",
+        &image("backend", "prod-abc1234-20251203-160000"),
+    ]);
+    assert!(quiet.status.success());
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("warning"));
+}
+
+#[test]
 fn unknown_image_and_environment_are_usage_errors() {
     let fx = Fixture::new(0);
     let output = fx.run(&["deploy", "--env", "production", "--image", "nope=x:y"]);

@@ -225,6 +225,9 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// How many local checkouts `open` follows through their `origin` before writing directly.
+const MAX_LOCAL_HOPS: usize = 4;
+
 /// Total attempts allowed per refused attempt of the budget when other writers keep landing.
 const CONTENTION_FACTOR: u32 = 4;
 
@@ -297,15 +300,28 @@ pub struct BaseTree<'r> {
     repo: &'r Repository,
     tree: Option<Tree<'r>>,
     commit: Option<Oid>,
+    // Each file is inflated once: blobs fetched in a pack are deltified, and libgit2 does
+    // not cache blobs, so a second read would resolve the delta chain again.
+    cache: std::cell::RefCell<std::collections::HashMap<String, Option<String>>>,
 }
 
 impl BaseTree<'_> {
     /// The text of `path` in the base commit; `None` when the file does not exist.
     pub fn read(&self, path: &str) -> Result<Option<String>, GitopsRepoError> {
+        let clean = clean_path(path)?;
+        if let Some(cached) = self.cache.borrow().get(&clean) {
+            return Ok(cached.clone());
+        }
+        let text = self.read_uncached(&clean)?;
+        self.cache.borrow_mut().insert(clean, text.clone());
+        Ok(text)
+    }
+
+    fn read_uncached(&self, clean: &str) -> Result<Option<String>, GitopsRepoError> {
         let Some(tree) = &self.tree else {
             return Ok(None);
         };
-        let clean = clean_path(path)?;
+        let clean = clean.to_owned();
         let entry = match tree.get_path(Path::new(&clean)) {
             Ok(entry) => entry,
             Err(err) if err.code() == git2::ErrorCode::NotFound => return Ok(None),
@@ -408,6 +424,17 @@ impl GitopsRepo {
         remote: &str,
         credentials: GitCredentials,
     ) -> Result<Self, GitopsRepoError> {
+        Self::open_following(location, remote, credentials, 0)
+    }
+
+    /// [`GitopsRepo::open`], following local `remote`s at most [`MAX_LOCAL_HOPS`] times (a
+    /// cycle of checkouts pointing at each other ends there, written directly).
+    fn open_following(
+        location: &Location,
+        remote: &str,
+        credentials: GitCredentials,
+        hops: usize,
+    ) -> Result<Self, GitopsRepoError> {
         let shown = location.to_string();
         match location {
             Location::Url(url) => {
@@ -434,7 +461,7 @@ impl GitopsRepo {
                     location: shown.clone(),
                     source,
                 })?;
-                let remote_url = if repo.is_bare() {
+                let remote_url = if repo.is_bare() || hops >= MAX_LOCAL_HOPS {
                     None
                 } else {
                     repo.find_remote(remote)
@@ -457,7 +484,12 @@ impl GitopsRepo {
                         } else {
                             remote_path
                         };
-                        Self::open(&Location::Path(remote_path), remote, credentials)
+                        Self::open_following(
+                            &Location::Path(remote_path),
+                            remote,
+                            credentials,
+                            hops + 1,
+                        )
                     }
                     None => Ok(Self {
                         repo,
@@ -595,6 +627,7 @@ impl GitopsRepo {
             repo: &self.repo,
             tree,
             commit: tip,
+            cache: std::cell::RefCell::default(),
         })
     }
 
