@@ -180,7 +180,8 @@ pub struct EnvironmentRetention {
     /// Keep the `<prefix>-latest` tag and its image forever. Default: true.
     #[serde(default = "default_true")]
     pub keep_latest: bool,
-    /// Always keep at least this many of the newest images of the environment. Default: 3.
+    /// Always keep this many of the environment's newest images besides the ones its overlay
+    /// deploys, so that there is something to roll back to. Default: 3.
     #[serde(default = "default_keep_min")]
     pub keep_min: u32,
 }

@@ -696,8 +696,9 @@ impl<'a> Digests<'a> {
 /// };
 /// let plan = plan(&PlanInput { policy: &policy, scheme: &scheme, now, inventory: &inventory,
 ///     deployed: &[], max_deletions: None }).unwrap();
+/// // 19 days old, past development's 7d, but among the 3 newest images (`keep_min`).
 /// assert_eq!(plan.tag("dev-aaaaaaa-20251201-000000").unwrap().reason.to_string(),
-///            "shares digest with kept tag dev-latest");
+///            "keep_min (3 newest)");
 /// assert_eq!(plan.deletions.len(), 0); // keep_min 3 keeps the older one too
 /// ```
 pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
