@@ -107,7 +107,9 @@ hyperfine --shell=bash --warmup 2 --runs 20 --export-markdown "$WORK/hyperfine.m
   -n "gitops promote (2 tags)" \
   "$GITOPS promote $R/app:dev-0123456-20251231-000000 --to-env staging --tag staging-\$RANDOM\$RANDOM --tag staging-latest-\$RANDOM\$RANDOM --format json" \
   -n "skopeo copy (1 tag)" \
-  "skopeo copy --src-tls-verify=false --dest-tls-verify=false -q docker://$R/app:dev-0123456-20251231-000000 docker://$R/app:staging-\$RANDOM\$RANDOM"
+  "skopeo copy --src-tls-verify=false --dest-tls-verify=false -q docker://$R/app:dev-0123456-20251231-000000 docker://$R/app:staging-\$RANDOM\$RANDOM" \
+  -n "skopeo copy x2 (the same 2 tags)" \
+  "skopeo copy --src-tls-verify=false --dest-tls-verify=false -q docker://$R/app:dev-0123456-20251231-000000 docker://$R/app:staging-\$RANDOM\$RANDOM && skopeo copy --src-tls-verify=false --dest-tls-verify=false -q docker://$R/app:dev-0123456-20251231-000000 docker://$R/app:staging-latest-\$RANDOM\$RANDOM"
 cat "$WORK/hyperfine.md"
 
 echo
