@@ -450,21 +450,27 @@ impl HttpRegistry {
         format!("repository:{}:pull,push", self.repo_path(repository))
     }
 
+    /// A HEAD or GET of a manifest by tag or digest (pull scope, every manifest media type
+    /// accepted), and the reference as shown in messages.
+    fn manifest_read(&self, method: Method, reference: &ImageRef) -> (Req<'static>, String) {
+        let target = reference.reference_or_latest();
+        let shown = display_ref(reference, target);
+        let request = Req {
+            method,
+            target: self.manifest_path(reference, target),
+            accept: Some(MANIFEST_MEDIA_TYPES.join(", ")),
+            content_type: None,
+            body: None,
+            scope: self.pull_scope(reference),
+            reference: shown.clone(),
+        };
+        (request, shown)
+    }
+
     /// Resolves a tag or digest with HEAD (GET when the registry sends no digest).
     pub async fn resolve(&self, reference: &ImageRef) -> Result<Descriptor> {
-        let target = reference.reference_or_latest().to_owned();
-        let shown = display_ref(reference, &target);
-        let response = self
-            .send(Req {
-                method: Method::HEAD,
-                target: self.manifest_path(reference, &target),
-                accept: Some(MANIFEST_MEDIA_TYPES.join(", ")),
-                content_type: None,
-                body: None,
-                scope: self.pull_scope(reference),
-                reference: shown.clone(),
-            })
-            .await?;
+        let (request, shown) = self.manifest_read(Method::HEAD, reference);
+        let response = self.send(request).await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Err(RegistryError::NotFound {
@@ -505,19 +511,9 @@ impl HttpRegistry {
 
     /// GETs a manifest by tag or digest, verifying its bytes.
     pub async fn get_manifest(&self, reference: &ImageRef) -> Result<Manifest> {
-        let target = reference.reference_or_latest().to_owned();
-        let shown = display_ref(reference, &target);
-        let response = self
-            .send(Req {
-                method: Method::GET,
-                target: self.manifest_path(reference, &target),
-                accept: Some(MANIFEST_MEDIA_TYPES.join(", ")),
-                content_type: None,
-                body: None,
-                scope: self.pull_scope(reference),
-                reference: shown.clone(),
-            })
-            .await?;
+        let (request, shown) = self.manifest_read(Method::GET, reference);
+        let target = reference.reference_or_latest();
+        let response = self.send(request).await?;
         let status = response.status();
         let media_type = header(response.headers(), CONTENT_TYPE.as_str()).unwrap_or_default();
         let served_digest = header(response.headers(), "docker-content-digest");
@@ -536,8 +532,8 @@ impl HttpRegistry {
                 body: short(&bytes),
             });
         }
-        if is_digest(&target) {
-            verify_digest(&shown, &target, &bytes)?;
+        if is_digest(target) {
+            verify_digest(&shown, target, &bytes)?;
         } else if let Some(served) = served_digest.filter(|d| d.starts_with("sha256:")) {
             verify_digest(&shown, &served, &bytes)?;
         }
