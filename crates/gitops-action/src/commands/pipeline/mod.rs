@@ -36,7 +36,8 @@ pub struct PipelineArgs {
     /// `infra/k8s` overlays.
     #[arg(long, value_name = "URL|PATH")]
     pub gitops_repo: Option<String>,
-    /// Time the run pretends it is (RFC 3339); default: now. Fixes tags for reproducible runs.
+    /// When the simulated day starts (RFC 3339); default: three hours ago, so that it ends now.
+    /// Fixes every tag and commit time for reproducible runs.
     #[arg(long, value_name = "RFC3339")]
     pub time: Option<String>,
 }

@@ -275,7 +275,9 @@ pub fn run(args: &PipelineArgs, ctx: &Context) -> anyhow::Result<Status> {
             .is_some_and(|s| s.phase == "awaiting-approval");
     let time = match &args.time {
         Some(t) => gitops_core::event::parse_time(t, "--time")?,
-        None => ctx.now,
+        // The simulated day (merges, promotions, the rollback) spans three hours; it ends now,
+        // so that no tag carries a time in the future.
+        None => ctx.now - TimeDelta::hours(3),
     };
     let app = workdir.join("app");
     let exe = std::env::current_exe().context("cannot find the running gitops binary")?;
@@ -807,7 +809,7 @@ fn deploy_promoted(
             .and_then(Value::as_u64)
             .unwrap_or(0);
         runner.out.line(format!(
-            "    promoted {name} {} -> {} ({} requests, {bytes} bytes moved, no rebuild)",
+            "    promoted {name} {} -> {} ({} requests, {bytes} bytes of manifests and index, no layer copied, no rebuild)",
             short(&digest),
             written.join(", "),
             field(&promoted, &["requests"])
