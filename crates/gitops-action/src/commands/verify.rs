@@ -20,7 +20,7 @@ use crate::github_actions as gha;
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// URL to probe (GET), e.g. `https://staging.example.com/healthz`.
-    #[arg(long, required_unless_present = "argocd_app")]
+    #[arg(long, required_unless_present = "argocd_app", value_parser = parse_http_url)]
     pub url: Option<String>,
     /// HTTP status the URL must answer.
     #[arg(long, default_value_t = 200)]
@@ -35,7 +35,7 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub interval: Duration,
     /// Argo CD server URL (token from `ARGOCD_TOKEN`).
-    #[arg(long, requires = "argocd_app", value_name = "URL")]
+    #[arg(long, requires = "argocd_app", value_name = "URL", value_parser = parse_http_url)]
     pub argocd_server: Option<String>,
     /// Argo CD application that must be Synced and Healthy.
     #[arg(long, requires = "argocd_server", value_name = "NAME")]
@@ -89,6 +89,23 @@ struct VerifyReport {
     http: Option<HttpProbe>,
     #[serde(skip_serializing_if = "Option::is_none")]
     argocd: Option<ArgoProbe>,
+}
+
+/// Accepts only absolute `http://` or `https://` URLs: a typo is a usage error (exit 2), never an
+/// "unhealthy" verdict that would trigger a rollback.
+fn parse_http_url(text: &str) -> Result<String, String> {
+    match reqwest::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+            Ok(text.to_owned())
+        }
+        Ok(url) => Err(format!(
+            "'{text}' is a {} URL; give an http:// or https:// URL such as https://staging.example.com/healthz",
+            url.scheme()
+        )),
+        Err(err) => Err(format!(
+            "'{text}' is not a URL ({err}); give an absolute http:// or https:// URL such as https://staging.example.com/healthz"
+        )),
+    }
 }
 
 /// Runs `gitops verify`.

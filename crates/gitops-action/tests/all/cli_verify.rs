@@ -355,3 +355,25 @@ async fn argocd_refusing_the_token_exits_3_without_printing_it() {
     );
     assert!(!run.stdout.contains(ARGO_TOKEN) && !run.stderr.contains(ARGO_TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_url_is_a_usage_error_not_a_rollback() {
+    for url in ["notaurl", "ftp://example.com/healthz", "http://"] {
+        let run = verify(
+            strings(&["verify", "--url", url, "--timeout", "1s"]),
+            vec![],
+        )
+        .await;
+        assert_eq!(run.code, 2, "{url}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("http:// or https:// URL"),
+            "{url}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stdout.contains("rollback: true"),
+            "{url}: {}",
+            run.stdout
+        );
+    }
+}
