@@ -71,6 +71,14 @@ struct Report<'a> {
 
 /// Runs `gitops push`.
 pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<Status> {
+    // A missing local source is the caller's mistake (exit 2), not a registry failure (exit 3).
+    if !args.source.exists() {
+        anyhow::bail!(
+            "{} does not exist: give the OCI image layout folder or OCI tar the build wrote \
+             (e.g. `docker buildx build --output type=oci,dest=image.tar`)",
+            args.source.display()
+        );
+    }
     let target = parse_ref(&args.image)?.without_tag_or_digest();
     let (revision, tree) = if args.no_annotations {
         (None, None)

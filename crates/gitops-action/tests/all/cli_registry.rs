@@ -238,6 +238,27 @@ fn connection_refused_exits_3_with_a_clear_message() {
 }
 
 #[test]
+fn a_missing_source_is_a_usage_error_and_contacts_no_registry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = format!("127.0.0.1:{}", free_port());
+    let out = gitops(
+        dir.path(),
+        &[
+            "push",
+            "no-such-image.tar",
+            "--image",
+            &format!("{host}/app"),
+            "--tag",
+            "dev-latest",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-image.tar does not exist"), "{err}");
+    assert!(!err.contains("cannot reach registry"), "{err}");
+}
+
+#[test]
 fn wrong_credentials_exit_3_without_printing_the_secret() {
     let registry = TestRegistry::start_with_htpasswd("ci", "right-password");
     let dir = tempfile::tempdir().expect("tempdir");
