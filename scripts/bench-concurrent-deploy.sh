@@ -36,7 +36,8 @@ git -C seed commit -q -m seed
 git -C seed push -q ../remote.git main
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-git daemon --reuseaddr --enable=receive-pack --export-all --base-path="$work" \
+# git-daemon itself (not the `git daemon` wrapper), so that killing $daemon_pid stops it.
+"$(git --exec-path)/git-daemon" --reuseaddr --enable=receive-pack --export-all --base-path="$work" \
   --port="$port" --listen=127.0.0.1 "$work" >/dev/null 2>&1 &
 daemon_pid=$!
 for _ in $(seq 1 200); do

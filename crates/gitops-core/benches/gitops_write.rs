@@ -119,13 +119,16 @@ fn daemon(base: &Path) -> (Daemon, u16) {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new("git")
-        .args([
-            "daemon",
-            "--reuseaddr",
-            "--enable=receive-pack",
-            "--export-all",
-        ])
+    // `git-daemon` itself: killing the `git daemon` wrapper would leave the daemon running.
+    let exec_path = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .unwrap()
+        .stdout;
+    let git_daemon =
+        std::path::Path::new(String::from_utf8_lossy(&exec_path).trim()).join("git-daemon");
+    let child = Command::new(git_daemon)
+        .args(["--reuseaddr", "--enable=receive-pack", "--export-all"])
         .arg(format!("--base-path={}", base.display()))
         .arg(format!("--port={port}"))
         .arg("--listen=127.0.0.1")

@@ -99,6 +99,17 @@ impl Remote {
     }
 }
 
+/// `git-daemon` itself, not the `git daemon` wrapper: killing the wrapper would leave the real
+/// daemon running after the test.
+pub fn daemon_command() -> Command {
+    let output = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run git (package `git`): {err}"));
+    let exec_path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    Command::new(Path::new(&exec_path).join("git-daemon"))
+}
+
 /// A `git daemon` serving a directory with push enabled; killed on drop.
 pub struct GitDaemon {
     child: Child,
@@ -110,9 +121,8 @@ impl GitDaemon {
     /// Serves every repository under `base` (`git://127.0.0.1:<port>/<name>`).
     pub fn start(base: &Path) -> Self {
         let port = free_port();
-        let child = Command::new("git")
+        let child = daemon_command()
             .args([
-                "daemon",
                 "--reuseaddr",
                 "--enable=receive-pack",
                 "--export-all",
