@@ -694,20 +694,30 @@ impl HttpRegistry {
         ))
     }
 
+    /// A HEAD or GET of a blob (pull scope), and the reference as shown in messages.
+    fn blob_read(
+        &self,
+        method: Method,
+        repository: &ImageRef,
+        digest: &str,
+    ) -> (Req<'static>, String) {
+        let shown = display_ref(repository, digest);
+        let request = Req {
+            method,
+            target: format!("/v2/{}/blobs/{digest}", self.repo_path(repository)),
+            accept: None,
+            content_type: None,
+            body: None,
+            scope: self.pull_scope(repository),
+            reference: shown.clone(),
+        };
+        (request, shown)
+    }
+
     /// HEAD a blob.
     pub async fn has_blob(&self, repository: &ImageRef, digest: &str) -> Result<bool> {
-        let shown = display_ref(repository, digest);
-        let response = self
-            .send(Req {
-                method: Method::HEAD,
-                target: format!("/v2/{}/blobs/{digest}", self.repo_path(repository)),
-                accept: None,
-                content_type: None,
-                body: None,
-                scope: self.pull_scope(repository),
-                reference: shown.clone(),
-            })
-            .await?;
+        let (request, shown) = self.blob_read(Method::HEAD, repository, digest);
+        let response = self.send(request).await?;
         match response.status() {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -722,18 +732,8 @@ impl HttpRegistry {
 
     /// GET a blob, verified.
     pub async fn get_blob(&self, repository: &ImageRef, digest: &str) -> Result<Vec<u8>> {
-        let shown = display_ref(repository, digest);
-        let response = self
-            .send(Req {
-                method: Method::GET,
-                target: format!("/v2/{}/blobs/{digest}", self.repo_path(repository)),
-                accept: None,
-                content_type: None,
-                body: None,
-                scope: self.pull_scope(repository),
-                reference: shown.clone(),
-            })
-            .await?;
+        let (request, shown) = self.blob_read(Method::GET, repository, digest);
+        let response = self.send(request).await?;
         let status = response.status();
         let bytes = self.read(response, &shown).await?;
         if status == StatusCode::NOT_FOUND {
