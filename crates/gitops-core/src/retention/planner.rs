@@ -669,13 +669,16 @@ struct Digests<'a> {
 
 impl<'a> Digests<'a> {
     fn id(&mut self, digest: &'a str) -> u32 {
-        if let Some(&id) = self.index.get(digest) {
-            return id;
+        // One hash per digest, whether it is new or not.
+        let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        match self.index.entry(digest) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(next);
+                self.names.push(digest);
+                next
+            }
         }
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.index.insert(digest, id);
-        self.names.push(digest);
-        id
     }
 }
 
@@ -779,13 +782,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     for (i, record) in inventory.tags.iter().enumerate() {
         let did = tag_digest[i];
         let tag = record.tag.as_str();
-        if let Some(pattern) = protected.as_ref().and_then(|(set, pats)| {
-            if set.is_match(tag) {
-                set.matches(tag).first().map(|&p| pats[p].clone())
-            } else {
-                None
-            }
-        }) {
+        if let Some(pattern) = protected.as_ref().and_then(|p| p.find(tag)) {
+            let pattern = pattern.to_owned();
             let env = reader.read(tag).and_then(|p| p.env);
             environment.push(env);
             stages.push(Stage::Anchor(Reason::Protected { pattern }));
@@ -848,21 +846,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     }
 
     // keep_min: the newest `keep_min` distinct digests of each environment.
-    let mut keep_min: Vec<HashSet<u32>> = Vec::with_capacity(dated.len());
-    for (env_index, list) in dated.iter_mut().enumerate() {
-        let n = policy.environments[env_index].retention.keep_min as usize;
-        let mut set = HashSet::default();
-        if n > 0 && !list.is_empty() {
-            list.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            for &(_, did) in list.iter() {
-                if set.len() >= n {
-                    break;
-                }
-                set.insert(did);
-            }
-        }
-        keep_min.push(set);
-    }
+    let keep_min: Vec<HashSet<u32>> = dated
+        .iter_mut()
+        .enumerate()
+        .map(|(env_index, list)| {
+            let n = policy.environments[env_index].retention.keep_min as usize;
+            newest_digests(list, n, &digests.names)
+        })
+        .collect();
     for &(i, _) in &pending_expired {
         if let Some(env_index) = environment[i]
             && keep_min[env_index].contains(&tag_digest[i])
@@ -933,7 +924,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
             }
         }
     }
-    close(&mut kept, &mut work, &children, &referrers);
+    close(&mut kept, &mut work, &children, &referrers, &digests.names);
 
     // Referrer tags whose subject is not kept: due when the subject is in the repository
     // (it is being deleted), kept otherwise.
@@ -956,28 +947,33 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
             }
         }
     }
-    close(&mut kept, &mut work, &children, &referrers);
+    close(&mut kept, &mut work, &children, &referrers, &digests.names);
 
-    // Stage 3: candidates = known digests outside the closure.
+    // Stage 3: candidates = known digests outside the closure. Per-digest state lives in
+    // vectors indexed by the interned number: a million hash lookups cost more than the
+    // rest of this stage.
+    let n = digests.names.len();
     let mut candidate_ids: Vec<u32> = Vec::new();
-    let mut candidate_set: HashSet<u32> = HashSet::default();
-    let mut candidate_time: HashMap<u32, DateTime<Utc>> = HashMap::default();
+    let mut is_candidate = vec![false; n];
+    let mut candidate_time: Vec<Option<DateTime<Utc>>> = vec![None; n];
     for (i, &did) in tag_digest.iter().enumerate() {
         if kept[did as usize].is_some() {
             continue;
         }
-        if candidate_set.insert(did) {
+        if !is_candidate[did as usize] {
+            is_candidate[did as usize] = true;
             candidate_ids.push(did);
         }
-        let t = pending_expired_time(&stages[i]).map(|age| input.now - age);
-        if let Some(t) = t {
-            let e = candidate_time.entry(did).or_insert(t);
-            *e = (*e).max(t);
+        if let Some(age) = pending_expired_time(&stages[i]) {
+            let t = input.now - age;
+            let slot = &mut candidate_time[did as usize];
+            *slot = Some(slot.map_or(t, |old| old.max(t)));
         }
     }
     if policy.retention.untagged == UntaggedAction::Delete {
         for &id in &untagged_ids {
-            if kept[id as usize].is_none() && candidate_set.insert(id) {
+            if kept[id as usize].is_none() && !is_candidate[id as usize] {
+                is_candidate[id as usize] = true;
                 candidate_ids.push(id);
             }
         }
@@ -985,7 +981,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     // Oldest first; the cap keeps the newest due images for a later run. Unknown times
     // last: they are the least sure to be old.
     let time_of = |id: u32| {
-        candidate_time.get(&id).copied().or_else(|| {
+        candidate_time[id as usize].or_else(|| {
             manifest_of
                 .get(&id)
                 .and_then(|&m| inventory.manifests[m].pushed_at)
@@ -1000,57 +996,66 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         .collect();
     keyed.sort_unstable();
     let candidate_ids: Vec<u32> = keyed.into_iter().map(|k| k.3).collect();
-    let deps = |id: u32| -> Vec<u32> {
-        let mut out: Vec<u32> = parents.get(&id).cloned().unwrap_or_default();
-        if let Some(subjects) = subject_of.get(&id) {
-            out.extend(subjects.iter().copied());
+    // What each candidate waits for: the index listing it, the subject it signs (an OCI
+    // referrer or a cosign tag). Only candidates that have some are in the map.
+    let mut deps_of: HashMap<u32, Vec<u32>> = HashMap::default();
+    if !parents.is_empty() || !subject_of.is_empty() {
+        for &id in &candidate_ids {
+            let mut out: Vec<u32> = Vec::new();
+            for list in [parents.get(&id), subject_of.get(&id)].into_iter().flatten() {
+                out.extend(list.iter().copied().filter(|d| is_candidate[*d as usize]));
+            }
+            if !out.is_empty() {
+                deps_of.insert(id, out);
+            }
         }
-        out.retain(|d| candidate_set.contains(d));
-        out
-    };
-    let cap = max_deletions as usize;
-    let mut selected: HashSet<u32> = candidate_ids.iter().take(cap).copied().collect();
+    }
     // A referrer tag due because its subject is deleted depends on that subject.
-    let mut tag_deps: HashMap<u32, Vec<u32>> = HashMap::default();
     for &i in &due_referrer {
         if let Stage::Referrer(_, subject) = &stages[i]
             && let Some(&sid) = digests.index.get(subject.as_str())
-            && candidate_set.contains(&sid)
+            && is_candidate[sid as usize]
         {
-            tag_deps.entry(tag_digest[i]).or_default().push(sid);
+            deps_of.entry(tag_digest[i]).or_default().push(sid);
         }
     }
-    let all_deps = |id: u32| -> Vec<u32> {
-        let mut d = deps(id);
-        if let Some(extra) = tag_deps.get(&id) {
-            d.extend(extra.iter().copied());
+    let no_deps: &[u32] = &[];
+    let deps = |id: u32| -> &[u32] {
+        if deps_of.is_empty() {
+            no_deps
+        } else {
+            deps_of.get(&id).map_or(no_deps, Vec::as_slice)
         }
-        d
     };
+    let cap = max_deletions as usize;
+    let mut selected = vec![false; n];
+    for &id in candidate_ids.iter().take(cap) {
+        selected[id as usize] = true;
+    }
     // Defer whatever depends on a deferred digest, until nothing changes (bounded by the
     // number of candidates).
-    for _ in 0..=candidate_ids.len() {
-        let before = selected.len();
-        let drop: Vec<u32> = selected
-            .iter()
-            .copied()
-            .filter(|&id| all_deps(id).iter().any(|d| !selected.contains(d)))
-            .collect();
-        for id in drop {
-            selected.remove(&id);
+    let mut dependants: Vec<u32> = deps_of.keys().copied().collect();
+    dependants.sort_unstable();
+    for _ in 0..=dependants.len() {
+        let mut changed = false;
+        for &id in &dependants {
+            if selected[id as usize] && deps(id).iter().any(|d| !selected[*d as usize]) {
+                selected[id as usize] = false;
+                changed = true;
+            }
         }
-        if selected.len() == before {
+        if !changed {
             break;
         }
     }
     // Execution order: a digest after everything it depends on (an index before its
     // children, a subject before its signatures); cycles are deferred.
-    let mut order: Vec<u32> = Vec::with_capacity(selected.len());
-    let mut emitted: HashSet<u32> = HashSet::with_capacity_and_hasher(selected.len(), FastHash);
+    let mut order: Vec<u32> = Vec::new();
+    let mut emitted = vec![false; n];
     let mut remaining: Vec<u32> = candidate_ids
         .iter()
         .copied()
-        .filter(|id| selected.contains(id))
+        .filter(|&id| selected[id as usize])
         .collect();
     for _ in 0..=remaining.len() {
         if remaining.is_empty() {
@@ -1058,25 +1063,54 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         }
         let (ready, wait): (Vec<u32>, Vec<u32>) = remaining
             .into_iter()
-            .partition(|&id| all_deps(id).iter().all(|d| emitted.contains(d)));
+            .partition(|&id| deps(id).iter().all(|d| emitted[*d as usize]));
         if ready.is_empty() {
             remaining = wait;
             break;
         }
-        for id in ready {
-            emitted.insert(id);
-            order.push(id);
+        for &id in &ready {
+            emitted[id as usize] = true;
         }
+        order.extend(ready);
         remaining = wait;
     }
     for id in remaining {
-        selected.remove(&id);
+        selected[id as usize] = false;
     }
-    let selected: HashSet<u32> = order.iter().copied().collect();
 
-    // Stage 4: decisions.
+    // Stage 4: decisions, in a stable order for people: environment, then tag name.
+    let env_count = policy.environments.len();
+    let env_of = |i: usize| environment[i].unwrap_or(env_count);
+    let records = &inventory.tags;
+    let mut tag_order: Vec<u32> = (0..u32::try_from(records.len()).unwrap_or(u32::MAX)).collect();
+    if records.windows(2).all(|w| w[0].tag <= w[1].tag) {
+        // Backends list tags sorted: only the (stable) grouping by environment is needed.
+        tag_order.sort_by_key(|&i| env_of(i as usize));
+    } else {
+        // The first 16 bytes as a number decide almost every comparison; the names are
+        // compared only when those are equal. Zero padding keeps the numeric order
+        // consistent with the byte order of the names.
+        let prefix = |s: &str| {
+            let mut bytes = [0u8; 16];
+            let head = &s.as_bytes()[..s.len().min(16)];
+            bytes[..head.len()].copy_from_slice(head);
+            u128::from_be_bytes(bytes)
+        };
+        let mut keyed: Vec<(usize, u128, u32)> = tag_order
+            .iter()
+            .map(|&i| (env_of(i as usize), prefix(&records[i as usize].tag), i))
+            .collect();
+        keyed.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| records[a.2 as usize].tag.cmp(&records[b.2 as usize].tag))
+                .then(a.2.cmp(&b.2))
+        });
+        tag_order = keyed.into_iter().map(|k| k.2).collect();
+    }
+
     // Tags of each digest, as one flat array (a million small vectors cost too much).
-    let mut start = vec![0usize; digests.names.len() + 1];
+    let mut start = vec![0usize; n + 1];
     for &did in &tag_digest {
         start[did as usize + 1] += 1;
     }
@@ -1091,15 +1125,21 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     }
     let tags_of = |did: u32| &flat[start[did as usize]..start[did as usize + 1]];
     let label = |did: u32| -> String {
-        match best_anchor[did as usize].or_else(|| tags_of(did).first().copied()) {
-            Some(i) => inventory.tags[i].tag.clone(),
+        let first_by_name = || {
+            tags_of(did)
+                .iter()
+                .copied()
+                .min_by(|&a, &b| records[a].tag.cmp(&records[b].tag))
+        };
+        match best_anchor[did as usize].or_else(first_by_name) {
+            Some(i) => records[i].tag.clone(),
             None => short_digest(digests.names[did as usize]).to_owned(),
         }
     };
     let kept_reason = |did: u32, own: usize| -> Reason {
         match kept[did as usize].as_ref() {
             Some(Via::Tag(i)) if *i != own => Reason::SharesDigest {
-                tag: inventory.tags[*i].tag.clone(),
+                tag: records[*i].tag.clone(),
             },
             Some(Via::Deployed(env)) => Reason::Deployed {
                 environment: env.clone(),
@@ -1116,15 +1156,19 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         }
     };
     let action_of = |did: u32| {
-        if selected.contains(&did) {
+        if selected[did as usize] {
             Action::Delete
         } else {
             Action::Deferred
         }
     };
-    let mut decisions: Vec<TagDecision> = Vec::with_capacity(inventory.tags.len());
-    for (i, stage) in stages.into_iter().enumerate() {
+    let env_names: Vec<&String> = policy.environments.keys().collect();
+    let mut counts: Vec<EnvironmentCounts> = vec![EnvironmentCounts::default(); env_count + 1];
+    let mut tags: Vec<TagDecision> = Vec::with_capacity(records.len());
+    for &i in &tag_order {
+        let i = i as usize;
         let did = tag_digest[i];
+        let stage = std::mem::replace(&mut stages[i], Stage::Anchor(Reason::Latest));
         let (action, reason) = match stage {
             Stage::Anchor(reason) => (Action::Keep, reason),
             Stage::Due(reason) if kept[did as usize].is_none() => (action_of(did), reason),
@@ -1141,16 +1185,17 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
                 }
             }
         };
-        let record = &inventory.tags[i];
-        decisions.push(TagDecision {
+        let c = &mut counts[env_of(i)];
+        match action {
+            Action::Keep => c.kept += 1,
+            Action::Delete => c.deleted += 1,
+            Action::Deferred => c.deferred += 1,
+        }
+        let record = &records[i];
+        tags.push(TagDecision {
             tag: record.tag.clone(),
             digest: record.digest.clone(),
-            environment: environment[i].map(|e| {
-                policy
-                    .environments
-                    .get_index(e)
-                    .map_or_else(String::new, |(n, _)| n.clone())
-            }),
+            environment: environment[i].map(|e| env_names[e].clone()),
             action,
             rule: reason.rule(),
             reason,
@@ -1176,56 +1221,32 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
 
     let deletion = |id: u32| Deletion {
         digest: digests.names[id as usize].to_owned(),
-        tags: tags_of(id)
-            .iter()
-            .map(|&i| inventory.tags[i].tag.clone())
-            .collect(),
+        tags: {
+            let mut names: Vec<String> = tags_of(id).iter().map(|&i| records[i].tag.clone()).collect();
+            names.sort_unstable();
+            names
+        },
         size: manifest_of
             .get(&id)
             .and_then(|&m| inventory.manifests[m].size),
-        after: all_deps(id)
-            .into_iter()
-            .map(|d| digests.names[d as usize].to_owned())
-            .collect(),
+        after: {
+            let mut after: Vec<String> = deps(id)
+                .iter()
+                .map(|&d| digests.names[d as usize].to_owned())
+                .collect();
+            after.sort_unstable();
+            after.dedup();
+            after
+        },
     };
     let deletions: Vec<Deletion> = order.iter().map(|&id| deletion(id)).collect();
     let deferred: Vec<Deletion> = candidate_ids
         .iter()
         .copied()
-        .filter(|id| !selected.contains(id))
+        .filter(|&id| !selected[id as usize])
         .map(deletion)
         .collect();
 
-    // Counts per environment, and a stable order for people: environment, then tag name.
-    let env_count = policy.environments.len();
-    let mut counts: Vec<EnvironmentCounts> = vec![EnvironmentCounts::default(); env_count + 1];
-    let mut order_key: Vec<(usize, usize)> = Vec::with_capacity(decisions.len());
-    for (i, d) in decisions.iter().enumerate() {
-        let e = environment[i].unwrap_or(env_count);
-        let c = &mut counts[e];
-        match d.action {
-            Action::Keep => c.kept += 1,
-            Action::Delete => c.deleted += 1,
-            Action::Deferred => c.deferred += 1,
-        }
-        order_key.push((e, i));
-    }
-    // Backends list tags sorted, so usually only the (stable) grouping by environment is
-    // needed; the name comparison runs only when the input was not sorted.
-    let sorted = inventory.tags.windows(2).all(|w| w[0].tag <= w[1].tag);
-    if sorted {
-        order_key.sort_by_key(|k| k.0);
-    } else {
-        order_key.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| decisions[a.1].tag.cmp(&decisions[b.1].tag))
-        });
-    }
-    let mut slots: Vec<Option<TagDecision>> = decisions.into_iter().map(Some).collect();
-    let tags: Vec<TagDecision> = order_key
-        .iter()
-        .filter_map(|&(_, i)| slots[i].take())
-        .collect();
     let environments = policy
         .environments
         .keys()
@@ -1268,34 +1289,117 @@ fn pending_expired_time(stage: &Stage) -> Option<TimeDelta> {
     }
 }
 
-/// Adds index children and referrers of kept digests, transitively.
+/// The `n` newest distinct digests of `list` (time, digest). Images pushed in the same second
+/// are ordered by digest, never by the order the backend happened to list them in.
+fn newest_digests(list: &mut [(DateTime<Utc>, u32)], n: usize, names: &[&str]) -> HashSet<u32> {
+    let mut set = HashSet::default();
+    if n == 0 || list.is_empty() {
+        return set;
+    }
+    // Integer tie-breaks keep the sort cheap; only the ties at the cut are compared by name.
+    list.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut cut = None;
+    for &(time, did) in list.iter() {
+        if set.len() >= n {
+            break;
+        }
+        if set.insert(did) {
+            cut = Some(time);
+        }
+    }
+    let Some(cut) = cut.filter(|_| set.len() == n) else {
+        return set;
+    };
+    // Digests with a tag newer than the cut are in for sure; those whose newest tag is at the
+    // cut compete for the remaining places by name.
+    let newer = list.partition_point(|e| e.0 > cut);
+    let sure: HashSet<u32> = list[..newer].iter().map(|e| e.1).collect();
+    let mut tied: Vec<u32> = list[newer..]
+        .iter()
+        .take_while(|e| e.0 == cut)
+        .map(|e| e.1)
+        .filter(|did| !sure.contains(did))
+        .collect();
+    tied.sort_unstable_by(|a, b| names[*a as usize].cmp(names[*b as usize]));
+    tied.dedup();
+    let places = n - sure.len();
+    sure.into_iter()
+        .chain(tied.into_iter().take(places))
+        .collect()
+}
+
+/// Adds index children and referrers of kept digests, transitively. A digest reached from
+/// several kept ones names the first by (index before referrer, digest): the reason never
+/// depends on the order tags were listed in.
 fn close(
     kept: &mut [Option<Via>],
     work: &mut Vec<u32>,
     children: &HashMap<u32, Vec<u32>>,
     referrers: &HashMap<u32, Vec<(ReferrerKind, u32)>>,
+    names: &[&str],
 ) {
+    let rank = |via: &Via| -> Option<(u8, u8, &str)> {
+        match via {
+            Via::Child(parent) => Some((0, 0, names[*parent as usize])),
+            Via::Referrer(kind, subject) => Some((1, *kind as u8, names[*subject as usize])),
+            _ => None,
+        }
+    };
+    let mut reach = |kept: &mut [Option<Via>], work: &mut Vec<u32>, target: u32, via: Via| {
+        match &kept[target as usize] {
+            None => {
+                kept[target as usize] = Some(via);
+                work.push(target);
+            }
+            Some(old) => {
+                if let (Some(old), Some(new)) = (rank(old), rank(&via))
+                    && new < old
+                {
+                    kept[target as usize] = Some(via);
+                }
+            }
+        }
+    };
     while let Some(did) = work.pop() {
         if let Some(list) = children.get(&did) {
             for &c in list {
-                if kept[c as usize].is_none() {
-                    kept[c as usize] = Some(Via::Child(did));
-                    work.push(c);
-                }
+                reach(kept, work, c, Via::Child(did));
             }
         }
         if let Some(list) = referrers.get(&did) {
             for &(kind, r) in list {
-                if kept[r as usize].is_none() {
-                    kept[r as usize] = Some(Via::Referrer(kind, did));
-                    work.push(r);
-                }
+                reach(kept, work, r, Via::Referrer(kind, did));
             }
         }
     }
 }
 
-fn compile_protected(patterns: &[String]) -> Result<Option<(GlobSet, Vec<String>)>, PlanError> {
+/// The compiled `retention.protected` globs.
+struct Protected {
+    set: GlobSet,
+    patterns: Vec<String>,
+    /// The literal text every match starts with, per pattern (up to its first
+    /// metacharacter); `None` when some pattern starts with one. Tags that start with none of
+    /// these cannot match, so most tags never reach the glob matcher.
+    prefixes: Option<Vec<String>>,
+}
+
+impl Protected {
+    /// The first pattern `tag` matches.
+    fn find(&self, tag: &str) -> Option<&str> {
+        if let Some(prefixes) = &self.prefixes
+            && !prefixes.iter().any(|p| tag.starts_with(p.as_str()))
+        {
+            return None;
+        }
+        self.set
+            .matches(tag)
+            .first()
+            .map(|&p| self.patterns[p].as_str())
+    }
+}
+
+fn compile_protected(patterns: &[String]) -> Result<Option<Protected>, PlanError> {
     if patterns.is_empty() {
         return Ok(None);
     }
@@ -1310,7 +1414,19 @@ fn compile_protected(patterns: &[String]) -> Result<Option<(GlobSet, Vec<String>
     let set = builder
         .build()
         .map_err(|source| PlanError::PatternSet { source })?;
-    Ok(Some((set, patterns.to_vec())))
+    let prefixes: Vec<String> = patterns
+        .iter()
+        .map(|p| {
+            p.chars()
+                .take_while(|c| !matches!(c, '*' | '?' | '[' | '{' | '\\'))
+                .collect()
+        })
+        .collect();
+    Ok(Some(Protected {
+        set,
+        patterns: patterns.to_vec(),
+        prefixes: prefixes.iter().all(|p| !p.is_empty()).then_some(prefixes),
+    }))
 }
 
 #[cfg(test)]
@@ -1365,6 +1481,36 @@ mod reader_tests {
             let scheme = TagScheme::new(&policy).unwrap();
             let reader = TagReader::new(&policy, &scheme);
             prop_assert_eq!(reader.read(&tag), facts_from_scheme(&policy, &scheme, &tag));
+        }
+    }
+
+    proptest! {
+        /// The cut-and-tie-break selection equals sorting by (newest time, digest name).
+        #[test]
+        fn newest_digests_is_the_naive_selection(
+            entries in proptest::collection::vec((0i64..6, 0u32..8), 0..30),
+            n in 0usize..6,
+        ) {
+            let names: Vec<String> = (0..8).map(|k| format!("sha256:{:x}", 7 - k)).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let base = chrono::DateTime::<Utc>::UNIX_EPOCH;
+            let mut list: Vec<(DateTime<Utc>, u32)> = entries
+                .iter()
+                .map(|&(t, d)| (base + TimeDelta::seconds(t), d))
+                .collect();
+            let mut newest: std::collections::BTreeMap<u32, DateTime<Utc>> = Default::default();
+            for &(t, d) in &list {
+                let e = newest.entry(d).or_insert(t);
+                *e = (*e).max(t);
+            }
+            let mut naive: Vec<(DateTime<Utc>, &str, u32)> =
+                newest.iter().map(|(&d, &t)| (t, names[d as usize], d)).collect();
+            naive.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+            let mut expected: Vec<u32> = naive.iter().take(n).map(|e| e.2).collect();
+            expected.sort_unstable();
+            let mut got: Vec<u32> = newest_digests(&mut list, n, &names).into_iter().collect();
+            got.sort_unstable();
+            prop_assert_eq!(got, expected);
         }
     }
 

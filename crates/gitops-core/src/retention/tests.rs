@@ -619,3 +619,66 @@ proptest! {
         prop_assert_eq!(again, plan);
     }
 }
+
+proptest! {
+    /// Tags come out grouped by environment (policy order, then `(other)`) and by name within
+    /// a group, whatever order the backend listed them in; the decisions do not depend on it.
+    #[test]
+    fn plan_order_and_decisions_do_not_depend_on_listing_order(
+        (inventory, deployed, cap) in arb_inventory(),
+        seed in any::<u64>(),
+        long_names in proptest::collection::vec("[a-z]{0,3}", 0..6),
+    ) {
+        let p = Policy::embedded_default();
+        let scheme = TagScheme::new(&p).unwrap();
+        let mut sorted = inventory.clone();
+        // Names sharing their first 16 bytes, so the tie-break on full names is exercised.
+        for (k, suffix) in long_names.iter().enumerate() {
+            let name = format!("dev-sharedprefix-{suffix}{k}");
+            if !sorted.tags.iter().any(|t| t.tag == name) {
+                sorted.tags.push(tag(&name, &d(k as u32)));
+            }
+        }
+        sorted.tags.sort_by(|a, b| a.tag.cmp(&b.tag));
+        let mut shuffled = sorted.clone();
+        let len = shuffled.tags.len();
+        let mut state = seed | 1;
+        for i in (1..len).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            shuffled.tags.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let input = |inventory| PlanInput { policy: &p, scheme: &scheme, now: now(), inventory, deployed: &deployed, max_deletions: Some(cap) };
+        let a = plan(&input(&sorted)).unwrap();
+        let b = plan(&input(&shuffled)).unwrap();
+        prop_assert_eq!(&a, &b);
+        let rank = |t: &TagDecision| t.environment.as_deref().and_then(|e| p.environments.get_index_of(e)).unwrap_or(usize::MAX);
+        for w in b.tags.windows(2) {
+            prop_assert!((rank(&w[0]), &w[0].tag) < (rank(&w[1]), &w[1].tag), "{} before {}", w[0].tag, w[1].tag);
+        }
+    }
+
+    /// The literal-prefix shortcut in front of the protected globs never changes an answer.
+    #[test]
+    fn protected_patterns_match_as_globset_does(
+        patterns in proptest::collection::vec(prop::sample::select(vec![
+            "v*", "v[0-9]*", "release-*", "*-rc", "{a,b}*", "?x*", "keep", "r\\*", "rel*-final",
+        ]), 1..4),
+        name in "(v|release-|r|rel|a|b|k|x|\\*){0,3}[a-z0-9.*-]{0,8}",
+    ) {
+        let mut p = policy();
+        p.retention.protected = patterns.iter().map(|s| (*s).to_owned()).collect();
+        let plan = run(&p, &inv(vec![tag(&name, &d(1))], vec![]), &[]);
+        let mut builder = globset::GlobSetBuilder::new();
+        for pattern in &patterns {
+            builder.add(globset::Glob::new(pattern).unwrap());
+        }
+        let expected = builder.build().unwrap().matches(&name).first().map(|&i| patterns[i].to_owned());
+        let got = match &plan.tags[0].reason {
+            Reason::Protected { pattern } => Some(pattern.clone()),
+            _ => None,
+        };
+        prop_assert_eq!(got, expected, "{}", name);
+    }
+}
