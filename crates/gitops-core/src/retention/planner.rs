@@ -508,6 +508,9 @@ pub struct PlanInput<'a> {
     pub max_deletions: Option<u32>,
 }
 
+/// Tags plus due digests from which a plan's two output halves are built on two threads.
+const PARALLEL_FROM: usize = 50_000;
+
 /// The name used for tags that belong to no environment in per-environment counts.
 pub const OTHER_ENVIRONMENT: &str = "(other)";
 
@@ -668,17 +671,25 @@ struct Digests<'a> {
 }
 
 impl<'a> Digests<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            index: HashMap::with_capacity_and_hasher(n, FastHash),
+            names: Vec::with_capacity(n),
+        }
+    }
+
     fn id(&mut self, digest: &'a str) -> u32 {
         // One hash per digest, whether it is new or not.
         let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        match self.index.entry(digest) {
-            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(next);
-                self.names.push(digest);
-                next
-            }
+        let id = *self.index.entry(digest).or_insert(next);
+        if id == next {
+            self.names.push(digest);
         }
+        id
+    }
+
+    fn id_lookup(&self, digest: &str) -> Option<u32> {
+        self.index.get(digest).copied()
     }
 }
 
@@ -713,13 +724,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         .unwrap_or(policy.retention.max_deletions);
 
     // Intern digests so the graph work below runs on integers.
-    let mut digests = Digests {
-        index: HashMap::with_capacity_and_hasher(
-            inventory.tags.len() / 2 + inventory.manifests.len(),
-            FastHash,
-        ),
-        names: Vec::new(),
-    };
+    let mut digests = Digests::with_capacity(inventory.tags.len() / 2 + inventory.manifests.len());
     let tag_digest: Vec<u32> = inventory
         .tags
         .iter()
@@ -759,7 +764,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     }
     for m in &inventory.manifests {
         for digest in std::iter::once(&m.digest).chain(m.children.iter()) {
-            if let Some(&id) = digests.index.get(digest.as_str()) {
+            if let Some(id) = digests.id_lookup(digest) {
                 known[id as usize] = true;
             }
         }
@@ -912,7 +917,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
             .manifests
             .iter()
             .flat_map(|m| std::iter::once(&m.digest).chain(m.children.iter()))
-            .filter_map(|digest| digests.index.get(digest.as_str()).copied())
+            .filter_map(|digest| digests.id_lookup(digest))
             .filter(|id| !tagged[*id as usize] && seen.insert(*id))
             .collect()
     };
@@ -936,9 +941,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
                 continue;
             }
             let subject_known = digests
-                .index
-                .get(subject.as_str())
-                .is_some_and(|&s| known.get(s as usize).copied().unwrap_or(false));
+                .id_lookup(subject)
+                .is_some_and(|s| known.get(s as usize).copied().unwrap_or(false));
             if subject_known {
                 due_referrer.push(i);
             } else {
@@ -1002,7 +1006,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     if !parents.is_empty() || !subject_of.is_empty() {
         for &id in &candidate_ids {
             let mut out: Vec<u32> = Vec::new();
-            for list in [parents.get(&id), subject_of.get(&id)].into_iter().flatten() {
+            for list in [parents.get(&id), subject_of.get(&id)]
+                .into_iter()
+                .flatten()
+            {
                 out.extend(list.iter().copied().filter(|d| is_candidate[*d as usize]));
             }
             if !out.is_empty() {
@@ -1013,7 +1020,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     // A referrer tag due because its subject is deleted depends on that subject.
     for &i in &due_referrer {
         if let Stage::Referrer(_, subject) = &stages[i]
-            && let Some(&sid) = digests.index.get(subject.as_str())
+            && let Some(sid) = digests.id_lookup(subject)
             && is_candidate[sid as usize]
         {
             deps_of.entry(tag_digest[i]).or_default().push(sid);
@@ -1162,46 +1169,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
             Action::Deferred
         }
     };
-    let env_names: Vec<&String> = policy.environments.keys().collect();
-    let mut counts: Vec<EnvironmentCounts> = vec![EnvironmentCounts::default(); env_count + 1];
-    let mut tags: Vec<TagDecision> = Vec::with_capacity(records.len());
-    for &i in &tag_order {
-        let i = i as usize;
-        let did = tag_digest[i];
-        let stage = std::mem::replace(&mut stages[i], Stage::Anchor(Reason::Latest));
-        let (action, reason) = match stage {
-            Stage::Anchor(reason) => (Action::Keep, reason),
-            Stage::Due(reason) if kept[did as usize].is_none() => (action_of(did), reason),
-            Stage::Due(_) => (Action::Keep, kept_reason(did, i)),
-            Stage::Referrer(kind, subject) => {
-                if kept[did as usize].is_some() {
-                    let reason = match kept[did as usize].as_ref() {
-                        Some(Via::Tag(j)) if *j == i => Reason::ReferrerOfUnknown { kind, subject },
-                        _ => kept_reason(did, i),
-                    };
-                    (Action::Keep, reason)
-                } else {
-                    (action_of(did), Reason::ReferrerOfDeleted { kind, subject })
-                }
-            }
-        };
-        let c = &mut counts[env_of(i)];
-        match action {
-            Action::Keep => c.kept += 1,
-            Action::Delete => c.deleted += 1,
-            Action::Deferred => c.deferred += 1,
-        }
-        let record = &records[i];
-        tags.push(TagDecision {
-            tag: record.tag.clone(),
-            digest: record.digest.clone(),
-            environment: environment[i].map(|e| env_names[e].clone()),
-            action,
-            rule: reason.rule(),
-            reason,
-        });
-    }
-
     let untagged: Vec<ManifestDecision> = untagged_ids
         .iter()
         .map(|&id| {
@@ -1222,7 +1189,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
     let deletion = |id: u32| Deletion {
         digest: digests.names[id as usize].to_owned(),
         tags: {
-            let mut names: Vec<String> = tags_of(id).iter().map(|&i| records[i].tag.clone()).collect();
+            let mut names: Vec<String> = tags_of(id)
+                .iter()
+                .map(|&i| records[i].tag.clone())
+                .collect();
             names.sort_unstable();
             names
         },
@@ -1239,13 +1209,76 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
             after
         },
     };
-    let deletions: Vec<Deletion> = order.iter().map(|&id| deletion(id)).collect();
-    let deferred: Vec<Deletion> = candidate_ids
-        .iter()
-        .copied()
-        .filter(|&id| !selected[id as usize])
-        .map(deletion)
-        .collect();
+    let build_deletions = || {
+        let deletions: Vec<Deletion> = order.iter().map(|&id| deletion(id)).collect();
+        let deferred: Vec<Deletion> = candidate_ids
+            .iter()
+            .copied()
+            .filter(|&id| !selected[id as usize])
+            .map(deletion)
+            .collect();
+        (deletions, deferred)
+    };
+    let mut build_tags = || {
+        let env_names: Vec<&String> = policy.environments.keys().collect();
+        let mut counts: Vec<EnvironmentCounts> = vec![EnvironmentCounts::default(); env_count + 1];
+        let mut tags: Vec<TagDecision> = Vec::with_capacity(records.len());
+        for &i in &tag_order {
+            let i = i as usize;
+            let did = tag_digest[i];
+            let stage = std::mem::replace(&mut stages[i], Stage::Anchor(Reason::Latest));
+            let (action, reason) = match stage {
+                Stage::Anchor(reason) => (Action::Keep, reason),
+                Stage::Due(reason) if kept[did as usize].is_none() => (action_of(did), reason),
+                Stage::Due(_) => (Action::Keep, kept_reason(did, i)),
+                Stage::Referrer(kind, subject) => {
+                    if kept[did as usize].is_some() {
+                        let reason = match kept[did as usize].as_ref() {
+                            Some(Via::Tag(j)) if *j == i => {
+                                Reason::ReferrerOfUnknown { kind, subject }
+                            }
+                            _ => kept_reason(did, i),
+                        };
+                        (Action::Keep, reason)
+                    } else {
+                        (action_of(did), Reason::ReferrerOfDeleted { kind, subject })
+                    }
+                }
+            };
+            let c = &mut counts[env_of(i)];
+            match action {
+                Action::Keep => c.kept += 1,
+                Action::Delete => c.deleted += 1,
+                Action::Deferred => c.deferred += 1,
+            }
+            let record = &records[i];
+            tags.push(TagDecision {
+                tag: record.tag.clone(),
+                digest: record.digest.clone(),
+                environment: environment[i].map(|e| env_names[e].clone()),
+                action,
+                rule: reason.rule(),
+                reason,
+            });
+        }
+        (tags, counts)
+    };
+    // Both halves are bound by memory latency (a cache miss per name copied): on a large
+    // repository the deletions are built on a second thread while the decisions are.
+    // The result is the same either way.
+    let ((tags, counts), (deletions, deferred)) =
+        if records.len() + candidate_ids.len() >= PARALLEL_FROM {
+            std::thread::scope(|scope| {
+                let side = scope.spawn(build_deletions);
+                let tags = build_tags();
+                match side.join() {
+                    Ok(deletions) => (tags, deletions),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            })
+        } else {
+            (build_tags(), build_deletions())
+        };
 
     let environments = policy
         .environments
@@ -1267,12 +1300,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         deferred,
         environments,
     })
-}
-
-impl Digests<'_> {
-    fn id_lookup(&self, digest: &str) -> Option<u32> {
-        self.index.get(digest).copied()
-    }
 }
 
 fn anchor_of(stage: &Stage) -> u8 {
@@ -1345,18 +1372,18 @@ fn close(
             _ => None,
         }
     };
-    let mut reach = |kept: &mut [Option<Via>], work: &mut Vec<u32>, target: u32, via: Via| {
-        match &kept[target as usize] {
-            None => {
+    let reach = |kept: &mut [Option<Via>], work: &mut Vec<u32>, target: u32, via: Via| match &kept
+        [target as usize]
+    {
+        None => {
+            kept[target as usize] = Some(via);
+            work.push(target);
+        }
+        Some(old) => {
+            if let (Some(old), Some(new)) = (rank(old), rank(&via))
+                && new < old
+            {
                 kept[target as usize] = Some(via);
-                work.push(target);
-            }
-            Some(old) => {
-                if let (Some(old), Some(new)) = (rank(old), rank(&via))
-                    && new < old
-                {
-                    kept[target as usize] = Some(via);
-                }
             }
         }
     };
