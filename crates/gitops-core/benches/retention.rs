@@ -222,6 +222,7 @@ fn bench_registry() {
         ExecuteOptions {
             apply: true,
             concurrency,
+            ..ExecuteOptions::default()
         },
         &NoProgress,
     ));

@@ -101,15 +101,23 @@ pub struct ApplyArgs {
     /// DigitalOcean: start a garbage collection after deleting, so the space is freed.
     #[arg(long)]
     pub garbage_collect: bool,
+    /// Deletions between two checks of the tags that can move while the run goes on (new
+    /// tags, `*-latest`, protected and hand-made tags); one check always runs first.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub recheck_every: u32,
 }
 
 /// Runs `gitops retention ...`.
 pub fn run(command: RetentionCommand, ctx: &Context) -> anyhow::Result<Status> {
     match command {
-        RetentionCommand::Plan(args) => execute(&args, false, false, ctx),
-        RetentionCommand::Apply(args) => {
-            execute(&args.common, args.apply, args.garbage_collect, ctx)
-        }
+        RetentionCommand::Plan(args) => execute(&args, false, false, 256, ctx),
+        RetentionCommand::Apply(args) => execute(
+            &args.common,
+            args.apply,
+            args.garbage_collect,
+            args.recheck_every as usize,
+            ctx,
+        ),
     }
 }
 
@@ -117,6 +125,7 @@ fn execute(
     args: &RetentionArgs,
     apply: bool,
     garbage_collect: bool,
+    recheck_every: usize,
     ctx: &Context,
 ) -> anyhow::Result<Status> {
     let policy = ctx.policy()?;
@@ -149,6 +158,7 @@ fn execute(
         let options = ExecuteOptions {
             apply,
             concurrency: args.concurrency.max(1),
+            recheck_every,
         };
         gitops_core::retention::run(&backend, &input, options, &progress)
             .await

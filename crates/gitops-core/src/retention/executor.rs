@@ -6,7 +6,7 @@ use std::future::Future;
 
 use futures::StreamExt as _;
 
-use super::planner::{Deletion, Inventory, RetentionPlan};
+use super::planner::{Action, Deletion, Inventory, RetentionPlan, Rule};
 use super::report::{ApplyReport, DeletionOutcome, DeletionStatus};
 
 /// Why a retention run against a backend failed. In every case nothing unsafe was done: an
@@ -141,6 +141,10 @@ pub struct ExecuteOptions {
     pub apply: bool,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// Deletions between two checks of the repository's moving tags (the tag list, new tags,
+    /// and the kept tags whose name does not pin an image: `*-latest`, protected,
+    /// unparseable). One check always runs before the first delete.
+    pub recheck_every: usize,
 }
 
 impl Default for ExecuteOptions {
@@ -148,8 +152,31 @@ impl Default for ExecuteOptions {
         Self {
             apply: false,
             concurrency: 8,
+            recheck_every: 256,
         }
     }
+}
+
+/// Kept tags that may be re-pointed while a plan runs: their name does not pin one build
+/// (`*-latest`, protected patterns, hand-made names). A kept tag moved onto a planned digest
+/// would be deleted with it by a digest DELETE, so these are resolved again before deleting.
+/// Version tags (`<env>-<sha>-<timestamp>`) are written once by the pipeline and are not.
+pub fn moving_kept_tags(plan: &RetentionPlan) -> Vec<String> {
+    plan.tags
+        .iter()
+        .filter(|t| {
+            t.action == Action::Keep
+                && matches!(
+                    t.rule,
+                    Rule::Latest
+                        | Rule::Protected
+                        | Rule::Unparseable
+                        | Rule::UnknownEnvironment
+                        | Rule::UnknownAge
+                )
+        })
+        .map(|t| t.tag.clone())
+        .collect()
 }
 
 /// Resolves `tags` with bounded concurrency; the first failure fails the whole batch.
@@ -220,48 +247,28 @@ pub async fn execute<B: RetentionBackend>(
         return report;
     }
 
-    // Tags that appeared since planning: any that points at a planned digest protects it.
-    let planned: HashSet<&str> = plan.tags.iter().map(|t| t.tag.as_str()).collect();
-    let mut appeared: HashMap<String, String> = HashMap::new();
-    let fresh = match backend.list_tags().await {
-        Ok(tags) => tags,
-        Err(err) => {
-            return stop_all(report, plan, &err.to_string(), backend);
-        }
+    let guard = Guard {
+        repository: &plan.repository,
+        planned: plan.tags.iter().map(|t| t.tag.as_str()).collect(),
+        moving: moving_kept_tags(plan),
+        concurrency: options.concurrency,
     };
-    let new_tags: Vec<String> = fresh
-        .into_iter()
-        .filter(|t| !planned.contains(t.as_str()))
-        .collect();
-    if !new_tags.is_empty() {
-        progress.start("checking new tags", new_tags.len() as u64);
-        let resolved = resolve_all(
-            backend,
-            &plan.repository,
-            &new_tags,
-            options.concurrency,
-            progress,
-        )
-        .await;
-        progress.finish();
-        match resolved {
-            Ok(map) => {
-                for (tag, digest) in map {
-                    if let Some(digest) = digest {
-                        appeared.entry(digest).or_insert(tag);
-                    }
-                }
-            }
-            Err(err) => return stop_all(report, plan, &err.to_string(), backend),
-        }
-    }
+    // Before anything is deleted: a failed check deletes nothing.
+    let mut protected = match guard.check(backend, progress).await {
+        Ok(map) => map,
+        Err(err) => return stop_all(report, plan, &err.to_string(), backend),
+    };
+    let recheck_every = options.recheck_every.max(1);
+    let mut since_check = 0usize;
+    let mut check_error: Option<String> = None;
 
     progress.start("deleting", plan.deletions.len() as u64);
     let mut status: HashMap<&str, DeletionStatus> = HashMap::new();
     let mut failed = false;
     let mut pending: Vec<&Deletion> = plan.deletions.iter().collect();
-    // Waves: everything whose prerequisites are settled runs concurrently (bounded). The
-    // loop ends because each wave settles at least one deletion or stops.
+    // Waves: everything whose prerequisites are settled runs concurrently (bounded), in
+    // chunks between two checks. The loop ends because each wave settles at least one
+    // deletion or stops.
     for _ in 0..=plan.deletions.len() {
         if pending.is_empty() {
             break;
@@ -289,44 +296,80 @@ pub async fn execute<B: RetentionBackend>(
                     d.digest, a
                 ));
                 status.insert(&d.digest, DeletionStatus::NotAttempted);
-            } else if let Some(tag) = appeared.get(&d.digest) {
-                progress.note(&format!("skipped {}: new tag {tag} points at it", d.digest));
-                status.insert(
-                    &d.digest,
-                    DeletionStatus::SkippedMoved {
-                        tag: tag.clone(),
-                        now: Some(d.digest.clone()),
-                    },
-                );
             } else {
                 to_run.push(d);
             }
         }
-        let mut stream = futures::stream::iter(
-            to_run
-                .into_iter()
-                .map(|d| async move { (d, delete_one(backend, d).await) }),
-        )
-        .buffer_unordered(options.concurrency.max(1));
-        while let Some((d, result)) = stream.next().await {
-            progress.advance(1);
-            let s = match result {
-                Ok(s) => s,
-                Err(err) => {
-                    failed = true;
-                    progress.note(&format!("failed to delete {}: {err}", d.digest));
-                    DeletionStatus::Failed {
-                        error: err.to_string(),
+        let mut rest = to_run.as_slice();
+        while !rest.is_empty() && !failed {
+            if since_check >= recheck_every {
+                // Silent: the deleting bar stays on screen.
+                match guard.check(backend, &NoProgress).await {
+                    Ok(map) => protected = map,
+                    Err(err) => {
+                        failed = true;
+                        progress.note(&format!("stopped: checking tags again failed: {err}"));
+                        check_error = Some(err.to_string());
+                        break;
                     }
                 }
-            };
-            if let DeletionStatus::SkippedMoved { tag, now } = &s {
-                progress.note(&format!(
-                    "skipped {}: tag {tag} now points at {}",
-                    d.digest,
-                    now.as_deref().unwrap_or("nothing")
-                ));
+                since_check = 0;
             }
+            let take = rest.len().min(recheck_every - since_check);
+            let (chunk, tail) = rest.split_at(take);
+            rest = tail;
+            since_check += chunk.len();
+            let mut runnable = Vec::with_capacity(chunk.len());
+            for &d in chunk {
+                if let Some(tag) = protected.get(d.digest.as_str()) {
+                    progress.note(&format!("skipped {}: tag {tag} points at it now", d.digest));
+                    progress.advance(1);
+                    status.insert(
+                        &d.digest,
+                        DeletionStatus::SkippedMoved {
+                            tag: tag.clone(),
+                            now: Some(d.digest.clone()),
+                        },
+                    );
+                } else {
+                    runnable.push(d);
+                }
+            }
+            let mut stream = futures::stream::iter(
+                runnable
+                    .into_iter()
+                    .map(|d| async move { (d, delete_one(backend, d).await) }),
+            )
+            .buffer_unordered(options.concurrency.max(1));
+            while let Some((d, result)) = stream.next().await {
+                progress.advance(1);
+                let s = match result {
+                    Ok(s) => s,
+                    Err(err) => {
+                        failed = true;
+                        progress.note(&format!("failed to delete {}: {err}", d.digest));
+                        DeletionStatus::Failed {
+                            error: err.to_string(),
+                        }
+                    }
+                };
+                if let DeletionStatus::SkippedMoved { tag, now } = &s {
+                    progress.note(&format!(
+                        "skipped {}: tag {tag} now points at {}",
+                        d.digest,
+                        now.as_deref().unwrap_or("nothing")
+                    ));
+                }
+                status.insert(&d.digest, s);
+            }
+        }
+        for &d in rest {
+            let s = match check_error.take() {
+                Some(error) => DeletionStatus::Failed {
+                    error: format!("checking tags before deleting failed: {error}"),
+                },
+                None => DeletionStatus::NotAttempted,
+            };
             status.insert(&d.digest, s);
         }
     }
@@ -354,6 +397,57 @@ pub async fn execute<B: RetentionBackend>(
     }
     report.requests = backend.requests();
     report
+}
+
+/// The check before (and during) a run of deletions: tags that appeared since planning, and
+/// kept tags that can move, each resolved now. Any of them on a planned digest protects it.
+struct Guard<'p> {
+    repository: &'p str,
+    planned: HashSet<&'p str>,
+    moving: Vec<String>,
+    concurrency: usize,
+}
+
+impl Guard<'_> {
+    /// Digest -> a tag that points at it now (new or moving).
+    async fn check<B: RetentionBackend>(
+        &self,
+        backend: &B,
+        progress: &dyn Progress,
+    ) -> Result<HashMap<String, String>> {
+        let listed = backend.list_tags().await?;
+        let listed_set: HashSet<&str> = listed.iter().map(String::as_str).collect();
+        let mut check: Vec<String> = listed
+            .iter()
+            .filter(|t| !self.planned.contains(t.as_str()))
+            .cloned()
+            .collect();
+        // A moving tag that is gone points at nothing.
+        check.extend(
+            self.moving
+                .iter()
+                .filter(|t| listed_set.contains(t.as_str()))
+                .cloned(),
+        );
+        let mut out = HashMap::new();
+        if check.is_empty() {
+            return Ok(out);
+        }
+        progress.start("checking moving and new tags", check.len() as u64);
+        let resolved =
+            resolve_all(backend, self.repository, &check, self.concurrency, progress).await;
+        progress.finish();
+        // Sorted, so the tag named for a digest does not depend on answer order.
+        let mut pairs: Vec<(String, String)> = resolved?
+            .into_iter()
+            .filter_map(|(tag, digest)| digest.map(|d| (d, tag)))
+            .collect();
+        pairs.sort();
+        for (digest, tag) in pairs {
+            out.entry(digest).or_insert(tag);
+        }
+        Ok(out)
+    }
 }
 
 /// Re-resolves a digest's tags, then deletes it unless one moved.

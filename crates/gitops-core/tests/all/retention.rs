@@ -299,6 +299,7 @@ fn plans_and_applies_on_a_real_registry_without_deleting_anything_needed() {
         ExecuteOptions {
             apply: true,
             concurrency: 4,
+            ..ExecuteOptions::default()
         },
         &NoProgress,
     ));
@@ -386,6 +387,7 @@ fn a_tag_moved_or_added_between_plan_and_apply_is_skipped() {
         ExecuteOptions {
             apply: true,
             concurrency: 2,
+            ..ExecuteOptions::default()
         },
         &NoProgress,
     ));
@@ -480,6 +482,7 @@ fn a_registry_stopping_halfway_through_resolving_deletes_nothing() {
         ExecuteOptions {
             apply: true,
             concurrency: 2,
+            ..ExecuteOptions::default()
         },
         &stopper,
     ));
@@ -493,4 +496,190 @@ fn a_registry_stopping_halfway_through_resolving_deletes_nothing() {
     // The registry is gone, so no DELETE can have been sent after the check either.
     assert!(stopper.registry.lock().unwrap().is_none());
     assert!(backend.requests().unwrap() >= 11);
+}
+
+/// Re-points `tag` at `digest` from a client of its own (another thread, another runtime),
+/// as a person or another pipeline would while retention runs.
+fn retag_from_outside(registry_host: &str, digest: &str, tag_name: &str) {
+    let repo = ImageRef::parse(&format!("{registry_host}/app")).unwrap();
+    let digest = digest.to_owned();
+    let tag_name = tag_name.to_owned();
+    std::thread::spawn(move || {
+        let rt = runtime();
+        let reg = Registry::for_ref(&repo, &ConnectOptions::default()).unwrap();
+        rt.block_on(tag(&reg, &repo, &digest, &tag_name));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_kept_moving_tag_re_pointed_at_a_planned_digest_before_apply_protects_it() {
+    let registry = TestRegistry::start();
+    let rt = runtime();
+    let (reg, repo) = connect(&registry, 3);
+    let policy = policy("keep");
+    let scheme = TagScheme::new(&policy).unwrap();
+    let (rolled_back_to, plain) = rt.block_on(async {
+        let young = push_image(&reg, &repo, "young").await;
+        tag(&reg, &repo, &young, &format!("prod-aaaaaaa-{}", ago(2))).await;
+        tag(&reg, &repo, &young, "prod-latest").await;
+        let old = push_image(&reg, &repo, "old").await;
+        tag(&reg, &repo, &old, &format!("prod-bbbbbbb-{}", ago(100))).await;
+        let older = push_image(&reg, &repo, "older").await;
+        tag(&reg, &repo, &older, &format!("prod-ccccccc-{}", ago(120))).await;
+        (old, older)
+    });
+    let backend = OciBackend::new(reg.clone(), &repo, 2);
+    let input = RunInput {
+        policy: &policy,
+        scheme: &scheme,
+        now: now(),
+        deployed: &[],
+        max_deletions: None,
+    };
+    let (plan, _) = rt
+        .block_on(run(
+            &backend,
+            &input,
+            ExecuteOptions::default(),
+            &NoProgress,
+        ))
+        .unwrap();
+    assert_eq!(plan.deletions.len(), 2);
+    // A rollback by re-tagging: prod-latest (kept, existing) now names a planned digest. The
+    // planned tags themselves did not move, so only the moving-tag check can see this.
+    retag_from_outside(&registry.host(), &rolled_back_to, "prod-latest");
+    let report = rt.block_on(execute(
+        &backend,
+        &plan,
+        ExecuteOptions {
+            apply: true,
+            concurrency: 2,
+            ..ExecuteOptions::default()
+        },
+        &NoProgress,
+    ));
+    let status = |digest: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|o| *o.digest == *digest)
+            .map(|o| o.status.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        status(&rolled_back_to),
+        DeletionStatus::SkippedMoved {
+            tag: "prod-latest".to_owned(),
+            now: Some(rolled_back_to.clone()),
+        }
+    );
+    assert_eq!(status(&plain), DeletionStatus::Deleted);
+    rt.block_on(async {
+        assert!(exists(&reg, &repo, &rolled_back_to).await);
+        assert!(!exists(&reg, &repo, &plain).await);
+    });
+    // Checked from outside our client too.
+    assert_eq!(
+        crate::support::registry::skopeo_raw_digest(&format!(
+            "docker://{}/app:prod-latest",
+            registry.host()
+        )),
+        rolled_back_to
+    );
+}
+
+/// Re-points a kept tag at a planned digest after the first delete of a run.
+struct MoveDuringRun {
+    host: String,
+    digest: String,
+    deleting: std::sync::atomic::AtomicBool,
+    moved: std::sync::atomic::AtomicBool,
+}
+
+impl Progress for MoveDuringRun {
+    fn start(&self, phase: &str, _total: u64) {
+        self.deleting.store(phase == "deleting", Ordering::SeqCst);
+    }
+    fn advance(&self, _n: u64) {
+        if self.deleting.load(Ordering::SeqCst) && !self.moved.swap(true, Ordering::SeqCst) {
+            retag_from_outside(&self.host, &self.digest, "dev-latest");
+        }
+    }
+    fn note(&self, _message: &str) {}
+    fn finish(&self) {}
+}
+
+#[test]
+fn a_kept_tag_moved_while_deletions_run_is_seen_by_the_next_check() {
+    let registry = TestRegistry::start();
+    let rt = runtime();
+    let (reg, repo) = connect(&registry, 3);
+    let policy = policy("keep");
+    let scheme = TagScheme::new(&policy).unwrap();
+    let expired: Vec<String> = rt.block_on(async {
+        let young = push_image(&reg, &repo, "young").await;
+        tag(&reg, &repo, &young, "dev-latest").await;
+        let mut out = Vec::new();
+        for (i, days) in [30, 20, 10].into_iter().enumerate() {
+            let d = push_image(&reg, &repo, &format!("expired{i}")).await;
+            tag(&reg, &repo, &d, &format!("dev-{i:07x}-{}", ago(days))).await;
+            out.push(d);
+        }
+        out
+    });
+    let backend = OciBackend::new(reg.clone(), &repo, 2);
+    let input = RunInput {
+        policy: &policy,
+        scheme: &scheme,
+        now: now(),
+        deployed: &[],
+        max_deletions: None,
+    };
+    let (plan, _) = rt
+        .block_on(run(
+            &backend,
+            &input,
+            ExecuteOptions::default(),
+            &NoProgress,
+        ))
+        .unwrap();
+    // Oldest first.
+    let order: Vec<&str> = plan.deletions.iter().map(|d| d.digest.as_str()).collect();
+    assert_eq!(order, [&expired[0], &expired[1], &expired[2]]);
+    let mover = MoveDuringRun {
+        host: registry.host(),
+        digest: expired[2].clone(),
+        deleting: false.into(),
+        moved: false.into(),
+    };
+    let report = rt.block_on(execute(
+        &backend,
+        &plan,
+        ExecuteOptions {
+            apply: true,
+            concurrency: 1,
+            recheck_every: 1,
+        },
+        &mover,
+    ));
+    assert!(mover.moved.load(Ordering::SeqCst));
+    let statuses: Vec<DeletionStatus> = report.outcomes.iter().map(|o| o.status.clone()).collect();
+    assert_eq!(
+        statuses,
+        [
+            DeletionStatus::Deleted,
+            DeletionStatus::Deleted,
+            DeletionStatus::SkippedMoved {
+                tag: "dev-latest".to_owned(),
+                now: Some(expired[2].clone()),
+            },
+        ]
+    );
+    rt.block_on(async {
+        assert!(!exists(&reg, &repo, &expired[0]).await);
+        assert!(!exists(&reg, &repo, &expired[1]).await);
+        assert!(exists(&reg, &repo, &expired[2]).await);
+    });
 }

@@ -131,6 +131,7 @@ fn lists_every_page_deletes_by_digest_and_starts_garbage_collection() {
             ExecuteOptions {
                 apply: true,
                 concurrency: 2,
+                ..ExecuteOptions::default()
             },
             &NoProgress,
         ))
@@ -177,6 +178,7 @@ fn forbidden_listing_fails_closed_with_a_hint() {
             ExecuteOptions {
                 apply: true,
                 concurrency: 1,
+                ..ExecuteOptions::default()
             },
             &NoProgress,
         ))
@@ -233,6 +235,7 @@ fn rate_limited_answers_are_retried_and_a_404_delete_means_already_gone() {
             ExecuteOptions {
                 apply: true,
                 concurrency: 1,
+                ..ExecuteOptions::default()
             },
             &NoProgress,
         ))

@@ -150,6 +150,7 @@ fn deletes_expired_versions_after_following_every_page() {
             ExecuteOptions {
                 apply: true,
                 concurrency: 2,
+                ..ExecuteOptions::default()
             },
             &NoProgress,
         ))
@@ -212,6 +213,7 @@ fn never_deletes_the_last_tagged_version() {
         ExecuteOptions {
             apply: true,
             concurrency: 1,
+            ..ExecuteOptions::default()
         },
         &NoProgress,
     ));
@@ -256,6 +258,7 @@ fn forbidden_and_missing_packages_fail_closed_with_hints() {
             ExecuteOptions {
                 apply: true,
                 concurrency: 1,
+                ..ExecuteOptions::default()
             },
             &NoProgress,
         ))
