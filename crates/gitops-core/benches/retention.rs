@@ -153,11 +153,17 @@ async fn populate(reg: &Registry, repo: &ImageRef, total: usize, expired: usize)
     while stream.next().await.is_some() {}
 }
 
-/// Digest deletions in the measured apply run. distribution 2.8 scans every tag of the
-/// repository on each manifest DELETE (to untag it), so with 10,000 tags a delete costs the
-/// registry about a third of a second on the reference machine: deleting all 7,000 would take
-/// most of an hour. The cap is what `max_deletions` is for.
-const APPLY_CAP: u32 = 500;
+/// Digest deletions in the measured apply run (`RETENTION_BENCH_CAP`, `all` for no cap).
+/// distribution 2.8 scans every tag of the repository on each manifest DELETE (to untag it),
+/// so with 10,000 tags a delete costs the registry about a third of a second on the reference
+/// machine: deleting all 7,000 takes most of an hour. The cap is what `max_deletions` is for.
+fn apply_cap() -> u32 {
+    match std::env::var("RETENTION_BENCH_CAP").as_deref() {
+        Ok("all") => u32::MAX,
+        Ok(n) => n.parse().expect("RETENTION_BENCH_CAP: a number or `all`"),
+        Err(_) => 500,
+    }
+}
 
 fn bench_registry() {
     if std::env::var("RETENTION_BENCH_REGISTRY").as_deref() == Ok("0") {
@@ -193,7 +199,7 @@ fn bench_registry() {
         scheme: &scheme,
         now: now(),
         deployed: &[],
-        max_deletions: Some(APPLY_CAP),
+        max_deletions: Some(apply_cap()),
     };
     let concurrency = 16;
     let backend = OciBackend::new(reg.clone(), &repo, concurrency);
@@ -234,7 +240,8 @@ fn bench_registry() {
     let with_recheck = minimum + deleted_tags;
     let actual = plan_requests + apply_requests;
     println!(
-        "retention on a loopback docker-registry: {total} tags ({expired} expired); this run deletes {deleted_digests} digests ({deleted_tags} tags, max_deletions {APPLY_CAP}) and defers {}; concurrency {concurrency}",
+        "retention on a loopback docker-registry: {total} tags ({expired} expired); this run deletes {deleted_digests} digests ({deleted_tags} tags, max_deletions {}) and defers {}; concurrency {concurrency}",
+        plan.max_deletions,
         plan.deferred.len()
     );
     println!(
