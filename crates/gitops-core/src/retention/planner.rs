@@ -770,10 +770,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
         }
     }
 
-    let mut deployed: HashMap<u32, &str> = HashMap::default();
+    // Every environment deploying a digest, in input order: a tag names its own environment
+    // when that one deploys it (`prod-...: deployed in production overlay`).
+    let mut deployed: HashMap<u32, Vec<&str>> = HashMap::default();
     for d in input.deployed {
         let id = digests.id(d.digest.as_str());
-        deployed.entry(id).or_insert(d.environment.as_str());
+        let envs = deployed.entry(id).or_default();
+        if !envs.contains(&d.environment.as_str()) {
+            envs.push(d.environment.as_str());
+        }
     }
 
     // Stage 1: each tag on its own.
@@ -822,9 +827,18 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RetentionPlan, PlanError> {
             stages.push(Stage::Anchor(Reason::Latest));
             continue;
         }
-        if let Some(environment) = deployed.get(&did) {
+        if let Some(envs) = deployed.get(&did) {
+            let own = policy
+                .environments
+                .get_index(env_index)
+                .map(|(name, _)| name.as_str());
+            let environment = envs
+                .iter()
+                .copied()
+                .find(|e| Some(*e) == own)
+                .unwrap_or(envs[0]);
             stages.push(Stage::Anchor(Reason::Deployed {
-                environment: (*environment).to_owned(),
+                environment: environment.to_owned(),
             }));
             continue;
         }

@@ -146,6 +146,36 @@ fn deployed_digest_is_kept_even_when_all_tags_expired() {
 }
 
 #[test]
+fn a_digest_deployed_in_several_environments_names_each_tags_own() {
+    // Built once, promoted: one digest carries a tag per environment and every overlay has it.
+    let dev_tag = format!("dev-bbbbbbb-{}", days_ago(200));
+    let staging_tag = format!("staging-bbbbbbb-{}", days_ago(200));
+    let prod_tag = format!("prod-bbbbbbb-{}", days_ago(200));
+    let deployed = |environment: &str| DeployedDigest {
+        environment: environment.to_owned(),
+        digest: d(2),
+    };
+    let plan = run(
+        &policy(),
+        &inv(
+            vec![
+                tag(&dev_tag, &d(2)),
+                tag(&staging_tag, &d(2)),
+                tag(&prod_tag, &d(2)),
+            ],
+            vec![],
+        ),
+        &[deployed("development"), deployed("production")],
+    );
+    let said = |t: &str| reason(&plan, t).1;
+    assert_eq!(said(&dev_tag), "deployed in development overlay");
+    assert_eq!(said(&prod_tag), "deployed in production overlay");
+    // Staging's overlay has moved on: the first environment that deploys it is named.
+    assert_eq!(said(&staging_tag), "deployed in development overlay");
+    assert!(plan.deletions.is_empty());
+}
+
+#[test]
 fn unparseable_and_unknown_age_tags_are_kept() {
     let mut p = policy();
     p.tags.template = "{prefix}-{sha7}".to_owned();
