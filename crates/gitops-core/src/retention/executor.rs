@@ -247,18 +247,32 @@ pub async fn execute<B: RetentionBackend>(
         return report;
     }
 
+    let recheck_every = options.recheck_every.max(1);
+    let moving = moving_kept_tags(plan);
+    // Later checks resolve every moving tag when that costs at most a quarter of the
+    // deletions between two checks; otherwise only the `*-latest` tags, which are the ones
+    // re-pointed in practice (a rollback by re-tagging). The first check resolves them all.
+    let recheck = if moving.len() <= recheck_every / 4 {
+        moving.clone()
+    } else {
+        plan.tags
+            .iter()
+            .filter(|t| t.action == Action::Keep && t.rule == Rule::Latest)
+            .map(|t| t.tag.clone())
+            .collect()
+    };
     let guard = Guard {
         repository: &plan.repository,
         planned: plan.tags.iter().map(|t| t.tag.as_str()).collect(),
-        moving: moving_kept_tags(plan),
+        moving,
+        recheck,
         concurrency: options.concurrency,
     };
     // Before anything is deleted: a failed check deletes nothing.
-    let mut protected = match guard.check(backend, progress).await {
+    let mut protected = match guard.check(backend, progress, true).await {
         Ok(map) => map,
         Err(err) => return stop_all(report, plan, &err.to_string(), backend),
     };
-    let recheck_every = options.recheck_every.max(1);
     let mut since_check = 0usize;
     let mut check_error: Option<String> = None;
 
@@ -304,7 +318,7 @@ pub async fn execute<B: RetentionBackend>(
         while !rest.is_empty() && !failed {
             if since_check >= recheck_every {
                 // Silent: the deleting bar stays on screen.
-                match guard.check(backend, &NoProgress).await {
+                match guard.check(backend, &NoProgress, false).await {
                     Ok(map) => protected = map,
                     Err(err) => {
                         failed = true;
@@ -404,7 +418,10 @@ pub async fn execute<B: RetentionBackend>(
 struct Guard<'p> {
     repository: &'p str,
     planned: HashSet<&'p str>,
+    /// Resolved by the first check.
     moving: Vec<String>,
+    /// Resolved by the later ones.
+    recheck: Vec<String>,
     concurrency: usize,
 }
 
@@ -414,7 +431,9 @@ impl Guard<'_> {
         &self,
         backend: &B,
         progress: &dyn Progress,
+        first: bool,
     ) -> Result<HashMap<String, String>> {
+        let moving = if first { &self.moving } else { &self.recheck };
         let listed = backend.list_tags().await?;
         let listed_set: HashSet<&str> = listed.iter().map(String::as_str).collect();
         let mut check: Vec<String> = listed
@@ -424,7 +443,7 @@ impl Guard<'_> {
             .collect();
         // A moving tag that is gone points at nothing.
         check.extend(
-            self.moving
+            moving
                 .iter()
                 .filter(|t| listed_set.contains(t.as_str()))
                 .cloned(),

@@ -594,6 +594,7 @@ fn a_kept_moving_tag_re_pointed_at_a_planned_digest_before_apply_protects_it() {
 struct MoveDuringRun {
     host: String,
     digest: String,
+    tag: &'static str,
     deleting: std::sync::atomic::AtomicBool,
     moved: std::sync::atomic::AtomicBool,
 }
@@ -604,7 +605,7 @@ impl Progress for MoveDuringRun {
     }
     fn advance(&self, _n: u64) {
         if self.deleting.load(Ordering::SeqCst) && !self.moved.swap(true, Ordering::SeqCst) {
-            retag_from_outside(&self.host, &self.digest, "dev-latest");
+            retag_from_outside(&self.host, &self.digest, self.tag);
         }
     }
     fn note(&self, _message: &str) {}
@@ -651,6 +652,7 @@ fn a_kept_tag_moved_while_deletions_run_is_seen_by_the_next_check() {
     let mover = MoveDuringRun {
         host: registry.host(),
         digest: expired[2].clone(),
+        tag: "dev-latest",
         deleting: false.into(),
         moved: false.into(),
     };
@@ -681,5 +683,74 @@ fn a_kept_tag_moved_while_deletions_run_is_seen_by_the_next_check() {
         assert!(!exists(&reg, &repo, &expired[0]).await);
         assert!(!exists(&reg, &repo, &expired[1]).await);
         assert!(exists(&reg, &repo, &expired[2]).await);
+    });
+}
+
+#[test]
+fn a_hand_made_kept_tag_is_rechecked_while_they_are_few() {
+    let registry = TestRegistry::start();
+    let rt = runtime();
+    let (reg, repo) = connect(&registry, 3);
+    let policy = policy("keep");
+    let scheme = TagScheme::new(&policy).unwrap();
+    let expired: Vec<String> = rt.block_on(async {
+        let young = push_image(&reg, &repo, "young").await;
+        tag(&reg, &repo, &young, "dev-latest").await;
+        // A hand-made name: kept (it does not parse) and free to be re-pointed.
+        tag(&reg, &repo, &young, "stable").await;
+        let mut out = Vec::new();
+        for i in 0..10 {
+            let d = push_image(&reg, &repo, &format!("expired{i}")).await;
+            tag(&reg, &repo, &d, &format!("dev-{i:07x}-{}", ago(40 - i))).await;
+            out.push(d);
+        }
+        out
+    });
+    let backend = OciBackend::new(reg.clone(), &repo, 2);
+    let input = RunInput {
+        policy: &policy,
+        scheme: &scheme,
+        now: now(),
+        deployed: &[],
+        max_deletions: None,
+    };
+    let (plan, _) = rt
+        .block_on(run(
+            &backend,
+            &input,
+            ExecuteOptions::default(),
+            &NoProgress,
+        ))
+        .unwrap();
+    assert_eq!(plan.deletions.len(), 10);
+    assert_eq!(*plan.deletions[9].digest, *expired[9]);
+    // Two moving tags, a check every 8 deletions: both are resolved at every check.
+    let mover = MoveDuringRun {
+        host: registry.host(),
+        digest: expired[9].clone(),
+        tag: "stable",
+        deleting: false.into(),
+        moved: false.into(),
+    };
+    let report = rt.block_on(execute(
+        &backend,
+        &plan,
+        ExecuteOptions {
+            apply: true,
+            concurrency: 1,
+            recheck_every: 8,
+        },
+        &mover,
+    ));
+    assert_eq!(report.deleted(), 9);
+    assert_eq!(
+        report.outcomes[9].status,
+        DeletionStatus::SkippedMoved {
+            tag: "stable".to_owned(),
+            now: Some(expired[9].clone()),
+        }
+    );
+    rt.block_on(async {
+        assert!(exists(&reg, &repo, &expired[9]).await);
     });
 }
