@@ -143,14 +143,31 @@ async fn populate(reg: &Registry, repo: &ImageRef, total: usize, expired: usize)
                 "annotations": {"n": i.to_string()},
             });
             let manifest = Manifest::from_bytes(serde_json::to_vec(&manifest).unwrap(), OCI_MANIFEST);
-            let days = if i < expired { 8 + (i % 60) as i64 } else { (i % 6) as i64 };
-            let time = now() - chrono::TimeDelta::days(days) - chrono::TimeDelta::seconds(i as i64);
-            let tag = format!("dev-{:07x}-{}", i, time.format("%Y%m%d-%H%M%S"));
+            let tag = version_tag(i, expired);
             reg.put_manifest(repo, &tag, &manifest).await.unwrap();
         }
     }))
     .buffer_unordered(16);
     while stream.next().await.is_some() {}
+    // The moving tags every repository has: checked again during apply.
+    for (k, name) in LATEST.iter().enumerate() {
+        let newest = repo.with_tag(&version_tag(total - 1 - k, expired)).unwrap();
+        let manifest = reg.get_manifest(&newest).await.unwrap();
+        reg.put_manifest(repo, name, &manifest).await.unwrap();
+    }
+}
+
+/// `-latest` tags added on the three newest images.
+const LATEST: [&str; 3] = ["dev-latest", "staging-latest", "prod-latest"];
+
+fn version_tag(i: usize, expired: usize) -> String {
+    let days = if i < expired {
+        8 + (i % 60) as i64
+    } else {
+        (i % 6) as i64
+    };
+    let time = now() - chrono::TimeDelta::days(days) - chrono::TimeDelta::seconds(i as i64);
+    format!("dev-{:07x}-{}", i, time.format("%Y%m%d-%H%M%S"))
 }
 
 /// Digest deletions in the measured apply run (`RETENTION_BENCH_CAP`, `all` for no cap).
@@ -218,7 +235,8 @@ fn bench_registry() {
     let plan_requests = registry.requests().len() - mark;
     let deleted_digests = plan.deletions.len();
     let deleted_tags: usize = plan.deletions.iter().map(|d| d.tags.len()).sum();
-    let plan_minimum = 1 + total;
+    let tags = total + LATEST.len();
+    let plan_minimum = 1 + tags;
 
     let mark = registry.requests().len();
     let started = Instant::now();
@@ -236,11 +254,11 @@ fn bench_registry() {
     let apply_requests = registry.requests().len() - mark;
     assert_eq!(report.deleted(), deleted_digests, "{:?}", report.failed());
 
-    let minimum = 1 + total + deleted_digests;
+    let minimum = 1 + tags + deleted_digests;
     let with_recheck = minimum + deleted_tags;
     let actual = plan_requests + apply_requests;
     println!(
-        "retention on a loopback docker-registry: {total} tags ({expired} expired); this run deletes {deleted_digests} digests ({deleted_tags} tags, max_deletions {}) and defers {}; concurrency {concurrency}",
+        "retention on a loopback docker-registry: {tags} tags ({expired} expired, 3 -latest); this run deletes {deleted_digests} digests ({deleted_tags} tags, max_deletions {}) and defers {}; concurrency {concurrency}",
         plan.max_deletions,
         plan.deferred.len()
     );
