@@ -269,7 +269,7 @@ pub async fn execute<B: RetentionBackend>(
         concurrency: options.concurrency,
     };
     // Before anything is deleted: a failed check deletes nothing.
-    let mut protected = match guard.check(backend, progress, true).await {
+    let mut protected = match guard.check(backend, progress, &guard.moving).await {
         Ok(map) => map,
         Err(err) => return stop_all(report, plan, &err.to_string(), backend),
     };
@@ -318,7 +318,7 @@ pub async fn execute<B: RetentionBackend>(
         while !rest.is_empty() && !failed {
             if since_check >= recheck_every {
                 // Silent: the deleting bar stays on screen.
-                match guard.check(backend, &NoProgress, false).await {
+                match guard.check(backend, &NoProgress, &guard.recheck).await {
                     Ok(map) => protected = map,
                     Err(err) => {
                         failed = true;
@@ -426,14 +426,13 @@ struct Guard<'p> {
 }
 
 impl Guard<'_> {
-    /// Digest -> a tag that points at it now (new or moving).
+    /// Digest -> a tag that points at it now (new, or one of `moving`).
     async fn check<B: RetentionBackend>(
         &self,
         backend: &B,
         progress: &dyn Progress,
-        first: bool,
+        moving: &[String],
     ) -> Result<HashMap<String, String>> {
-        let moving = if first { &self.moving } else { &self.recheck };
         let listed = backend.list_tags().await?;
         let listed_set: HashSet<&str> = listed.iter().map(String::as_str).collect();
         let mut check: Vec<String> = listed

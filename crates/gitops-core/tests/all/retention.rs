@@ -11,8 +11,8 @@ use gitops_core::policy::Policy;
 use gitops_core::registry::{ConnectOptions, Manifest, OCI_INDEX, OCI_MANIFEST, Registry};
 use gitops_core::retention::oci::OciBackend;
 use gitops_core::retention::{
-    Action, DeletionStatus, DeployedDigest, ExecuteOptions, NoProgress, Progress, RetentionBackend,
-    RetentionError, RunInput, execute, render_plan, run,
+    Action, ApplyReport, DeletionStatus, DeployedDigest, ExecuteOptions, NoProgress, Progress,
+    RetentionBackend, RetentionError, RetentionPlan, RunInput, execute, render_plan, run,
 };
 use gitops_core::tag::TagScheme;
 
@@ -43,6 +43,32 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+        .unwrap()
+}
+
+/// The plan of a dry run now, with `policy("keep")` and nothing deployed.
+fn dry_run_plan(rt: &tokio::runtime::Runtime, backend: &OciBackend) -> RetentionPlan {
+    let policy = policy("keep");
+    let scheme = TagScheme::new(&policy).unwrap();
+    let input = RunInput {
+        policy: &policy,
+        scheme: &scheme,
+        now: now(),
+        deployed: &[],
+        max_deletions: None,
+    };
+    rt.block_on(run(backend, &input, ExecuteOptions::default(), &NoProgress))
+        .unwrap()
+        .0
+}
+
+/// What an apply did to `digest`.
+fn status_of(report: &ApplyReport, digest: &str) -> DeletionStatus {
+    report
+        .outcomes
+        .iter()
+        .find(|o| o.digest == digest)
+        .map(|o| o.status.clone())
         .unwrap()
 }
 
@@ -345,8 +371,6 @@ fn a_tag_moved_or_added_between_plan_and_apply_is_skipped() {
     let registry = TestRegistry::start();
     let rt = runtime();
     let (reg, repo) = connect(&registry, 3);
-    let policy = policy("keep");
-    let scheme = TagScheme::new(&policy).unwrap();
     let (moved_from, other, protected_by_new_tag, plain) = rt.block_on(async {
         let a = push_image(&reg, &repo, "a").await;
         tag(&reg, &repo, &a, &format!("dev-aaaaaaa-{}", ago(10))).await;
@@ -359,21 +383,7 @@ fn a_tag_moved_or_added_between_plan_and_apply_is_skipped() {
         (a, b, c, d)
     });
     let backend = OciBackend::new(reg.clone(), &repo, 2);
-    let input = RunInput {
-        policy: &policy,
-        scheme: &scheme,
-        now: now(),
-        deployed: &[],
-        max_deletions: None,
-    };
-    let (plan, _) = rt
-        .block_on(run(
-            &backend,
-            &input,
-            ExecuteOptions::default(),
-            &NoProgress,
-        ))
-        .unwrap();
+    let plan = dry_run_plan(&rt, &backend);
     assert_eq!(plan.deletions.len(), 3);
     rt.block_on(async {
         // Someone re-points the expired tag at the young image...
@@ -391,14 +401,7 @@ fn a_tag_moved_or_added_between_plan_and_apply_is_skipped() {
         },
         &NoProgress,
     ));
-    let status = |digest: &str| {
-        report
-            .outcomes
-            .iter()
-            .find(|o| o.digest == digest)
-            .map(|o| o.status.clone())
-            .unwrap()
-    };
+    let status = |digest: &str| status_of(&report, digest);
     assert_eq!(
         status(&moved_from),
         DeletionStatus::SkippedMoved {
@@ -518,8 +521,6 @@ fn a_kept_moving_tag_re_pointed_at_a_planned_digest_before_apply_protects_it() {
     let registry = TestRegistry::start();
     let rt = runtime();
     let (reg, repo) = connect(&registry, 3);
-    let policy = policy("keep");
-    let scheme = TagScheme::new(&policy).unwrap();
     let (rolled_back_to, plain) = rt.block_on(async {
         let young = push_image(&reg, &repo, "young").await;
         tag(&reg, &repo, &young, &format!("prod-aaaaaaa-{}", ago(2))).await;
@@ -531,21 +532,7 @@ fn a_kept_moving_tag_re_pointed_at_a_planned_digest_before_apply_protects_it() {
         (old, older)
     });
     let backend = OciBackend::new(reg.clone(), &repo, 2);
-    let input = RunInput {
-        policy: &policy,
-        scheme: &scheme,
-        now: now(),
-        deployed: &[],
-        max_deletions: None,
-    };
-    let (plan, _) = rt
-        .block_on(run(
-            &backend,
-            &input,
-            ExecuteOptions::default(),
-            &NoProgress,
-        ))
-        .unwrap();
+    let plan = dry_run_plan(&rt, &backend);
     assert_eq!(plan.deletions.len(), 2);
     // A rollback by re-tagging: prod-latest (kept, existing) now names a planned digest. The
     // planned tags themselves did not move, so only the moving-tag check can see this.
@@ -560,14 +547,7 @@ fn a_kept_moving_tag_re_pointed_at_a_planned_digest_before_apply_protects_it() {
         },
         &NoProgress,
     ));
-    let status = |digest: &str| {
-        report
-            .outcomes
-            .iter()
-            .find(|o| *o.digest == *digest)
-            .map(|o| o.status.clone())
-            .unwrap()
-    };
+    let status = |digest: &str| status_of(&report, digest);
     assert_eq!(
         status(&rolled_back_to),
         DeletionStatus::SkippedMoved {
@@ -617,8 +597,6 @@ fn a_kept_tag_moved_while_deletions_run_is_seen_by_the_next_check() {
     let registry = TestRegistry::start();
     let rt = runtime();
     let (reg, repo) = connect(&registry, 3);
-    let policy = policy("keep");
-    let scheme = TagScheme::new(&policy).unwrap();
     let expired: Vec<String> = rt.block_on(async {
         let young = push_image(&reg, &repo, "young").await;
         tag(&reg, &repo, &young, "dev-latest").await;
@@ -631,21 +609,7 @@ fn a_kept_tag_moved_while_deletions_run_is_seen_by_the_next_check() {
         out
     });
     let backend = OciBackend::new(reg.clone(), &repo, 2);
-    let input = RunInput {
-        policy: &policy,
-        scheme: &scheme,
-        now: now(),
-        deployed: &[],
-        max_deletions: None,
-    };
-    let (plan, _) = rt
-        .block_on(run(
-            &backend,
-            &input,
-            ExecuteOptions::default(),
-            &NoProgress,
-        ))
-        .unwrap();
+    let plan = dry_run_plan(&rt, &backend);
     // Oldest first.
     let order: Vec<&str> = plan.deletions.iter().map(|d| d.digest.as_str()).collect();
     assert_eq!(order, [&expired[0], &expired[1], &expired[2]]);
@@ -691,8 +655,6 @@ fn a_hand_made_kept_tag_is_rechecked_while_they_are_few() {
     let registry = TestRegistry::start();
     let rt = runtime();
     let (reg, repo) = connect(&registry, 3);
-    let policy = policy("keep");
-    let scheme = TagScheme::new(&policy).unwrap();
     let expired: Vec<String> = rt.block_on(async {
         let young = push_image(&reg, &repo, "young").await;
         tag(&reg, &repo, &young, "dev-latest").await;
@@ -707,21 +669,7 @@ fn a_hand_made_kept_tag_is_rechecked_while_they_are_few() {
         out
     });
     let backend = OciBackend::new(reg.clone(), &repo, 2);
-    let input = RunInput {
-        policy: &policy,
-        scheme: &scheme,
-        now: now(),
-        deployed: &[],
-        max_deletions: None,
-    };
-    let (plan, _) = rt
-        .block_on(run(
-            &backend,
-            &input,
-            ExecuteOptions::default(),
-            &NoProgress,
-        ))
-        .unwrap();
+    let plan = dry_run_plan(&rt, &backend);
     assert_eq!(plan.deletions.len(), 10);
     assert_eq!(*plan.deletions[9].digest, *expired[9]);
     // Two moving tags, a check every 8 deletions: both are resolved at every check.
